@@ -1,0 +1,49 @@
+# Two commands on a fresh machine (Python 3.11 + make):
+#   make demo   set up, start the demo API, load a few days into DuckDB, print a summary
+#   make test   set up, then lint and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+DEMO_API_PORT ?= 8765
+UI_PORT ?= 3000
+export DAGSTER_HOME
+
+.PHONY: install demo test lint format ui api clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/etl-demo-run $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+api: install
+	$(BIN)/etl-demo-api --port $(DEMO_API_PORT)
+
+# The UI with the demo API beside it; Ctrl-C stops both.
+ui: install
+	@mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/etl-demo-api --port $(DEMO_API_PORT) & api=$$!; \
+	trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
+	SALES_API_URL=http://127.0.0.1:$(DEMO_API_PORT) $(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,167 @@
+"""The table contracts: every column of every warehouse table, its types and what it means.
+
+One definition serves three readers: the cleaning code (pandas dtypes), the IO manager (DuckDB
+types, declared through ``dagster/column_schema``) and the Dagster UI (column descriptions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dagster as dg
+import pandas as pd
+
+UTC_TIMESTAMP = "datetime64[ns, UTC]"
+DAY = "datetime64[ns]"  # midnight of a UTC day; the IO manager casts it to DATE
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    duckdb_type: str
+    pandas_dtype: str
+    description: str
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """A warehouse table: its DuckDB schema, table name and columns, in order."""
+
+    schema: str
+    table: str
+    columns: tuple[Column, ...]
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def table_schema(self) -> dg.TableSchema:
+        """The schema the UI shows and the IO manager creates the table from."""
+        return dg.TableSchema(
+            columns=[
+                dg.TableColumn(name=c.name, type=c.duckdb_type, description=c.description)
+                for c in self.columns
+            ]
+        )
+
+    def empty_frame(self) -> pd.DataFrame:
+        return self.conform(pd.DataFrame())
+
+    def conform(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Exactly this contract's columns, in order, with their dtypes (missing ones all-null)."""
+        conformed = {}
+        for column in self.columns:
+            if column.name in frame.columns:
+                values = frame[column.name]
+            else:
+                values = pd.Series([None] * len(frame), index=frame.index, dtype="object")
+            conformed[column.name] = values.astype(column.pandas_dtype)
+        return pd.DataFrame(conformed, index=frame.index).reset_index(drop=True)
+
+
+def _text(name: str, description: str) -> Column:
+    return Column(name, "VARCHAR", "string", description)
+
+
+_ORDER_TEXT_COLUMNS = (
+    _text("customer_id", "Customer identifier, exactly as served."),
+    _text("product", "Product name, exactly as served."),
+    _text("currency", "ISO currency code of unit_price, exactly as served."),
+    _text("status", "Order status of the winning (latest) version."),
+    _text("region", "Sales region, exactly as served."),
+)
+
+RAW_RECORDS = TableContract(
+    schema="raw",
+    table="raw_records",
+    columns=(
+        Column("partition_date", "DATE", DAY, "UTC day whose window [D, D+1) was requested."),
+        Column(
+            "_record_index", "BIGINT", "Int64", "Position of the element in the day's stream."
+        ),
+        Column("_page", "BIGINT", "Int64", "1-based number of the page that served it."),
+        Column("_position", "BIGINT", "Int64", "0-based position of the element in its page."),
+        _text("_page_url", "URL of the page that served it (never carries credentials)."),
+        Column("_extracted_at", "TIMESTAMP WITH TIME ZONE", UTC_TIMESTAMP, "When it was fetched."),
+        _text("_run_id", "Dagster run that extracted it."),
+        _text("payload_type", "JSON type of the element: object, array, string, number, ..."),
+        _text("payload", "The element exactly as served, as JSON text (unknown fields kept)."),
+    ),
+)
+
+CLEAN_RECORDS = TableContract(
+    schema="staging",
+    table="clean_records",
+    columns=(
+        Column("order_id", "BIGINT", "Int64", "Order identifier: one row per order and day."),
+        *_ORDER_TEXT_COLUMNS,
+        Column("quantity", "BIGINT", "Int64", "Units ordered (≥ 1); NULL when never served."),
+        Column("unit_price", "DOUBLE", "float64", "Price per unit (≥ 0); NULL when never served."),
+        Column(
+            "ordered_at",
+            "TIMESTAMP WITH TIME ZONE",
+            UTC_TIMESTAMP,
+            "When the order was placed (source field timestamp), in UTC.",
+        ),
+        Column("order_date", "DATE", DAY, "UTC date of ordered_at: the partition."),
+        Column(
+            "updated_at",
+            "TIMESTAMP WITH TIME ZONE",
+            UTC_TIMESTAMP,
+            "When the winning version was written; NULL when the source did not say.",
+        ),
+        Column(
+            "_record_index", "BIGINT", "Int64", "raw_records._record_index of the winning version."
+        ),
+        Column("_versions", "BIGINT", "Int64", "Valid elements served for this order (≥ 1)."),
+        _text(
+            "_filled_fields",
+            "Fields missing in the winning version and taken from an earlier version.",
+        ),
+    ),
+)
+
+REJECTED_RECORDS = TableContract(
+    schema="staging",
+    table="rejected_records",
+    columns=(
+        Column("partition_date", "DATE", DAY, "UTC day whose extract served the element."),
+        Column("_record_index", "BIGINT", "Int64", "raw_records._record_index of the element."),
+        Column("_page", "BIGINT", "Int64", "Page that served it."),
+        Column("_position", "BIGINT", "Int64", "Position in that page."),
+        _text("order_id", "The element's order_id as served (text), when it had one."),
+        _text("reason_code", "Machine-readable cause, e.g. quantity_not_integer."),
+        _text("reason", "Human-readable cause(s), e.g. quantity 'three' is not an integer."),
+        _text("payload", "The element exactly as served, as JSON text."),
+    ),
+)
+
+SALES_TABLE = TableContract(
+    schema="mart",
+    table="sales_table",
+    columns=(
+        Column("order_id", "BIGINT", "Int64", "Order identifier (unique per order_date)."),
+        *_ORDER_TEXT_COLUMNS,
+        Column("quantity", "BIGINT", "Int64", "Units ordered."),
+        Column("unit_price", "DOUBLE", "float64", "Price per unit, in currency."),
+        Column("amount", "DOUBLE", "float64", "quantity × unit_price, in currency."),
+        Column(
+            "ordered_at", "TIMESTAMP WITH TIME ZONE", UTC_TIMESTAMP, "When the order was placed."
+        ),
+        Column("order_date", "DATE", DAY, "UTC date of ordered_at: the partition."),
+        Column(
+            "updated_at",
+            "TIMESTAMP WITH TIME ZONE",
+            UTC_TIMESTAMP,
+            "When the source last changed the order.",
+        ),
+        Column("_loaded_at", "TIMESTAMP WITH TIME ZONE", UTC_TIMESTAMP, "When this row was loaded."),
+        _text("_run_id", "Dagster run that loaded this row."),
+    ),
+)
+
+ALL_TABLES = (RAW_RECORDS, CLEAN_RECORDS, REJECTED_RECORDS, SALES_TABLE)

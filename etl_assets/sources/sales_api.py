@@ -1,0 +1,559 @@
+"""HTTP client for the Sales API: session, retries, timeouts, auth, pagination, typed errors.
+
+The client yields the API's pages as they arrive and never looks inside a record::
+
+    with SalesApiClient("http://127.0.0.1:8765", token=token) as client:
+        for page in client.iter_pages(start, end):
+            handle(page.records)
+
+Retries are urllib3's (``Retry`` mounted on the session), extended with a cap on ``Retry-After``
+and a deadline for the whole retry sequence of one page request. Every failure is raised as a
+``SalesApiError`` subclass whose message names the URL and the cause, and never the token.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from types import TracebackType
+from typing import Any, ClassVar, Self, TypeVar
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import ConnectionPool
+from urllib3.exceptions import (
+    InvalidHeader,
+    MaxRetryError,
+    NewConnectionError,
+    ReadTimeoutError,
+    ResponseError,
+)
+from urllib3.response import BaseHTTPResponse
+from urllib3.util import Retry
+
+__all__ = [
+    "ORDERS_PATH",
+    "RETRY_STATUSES",
+    "USER_AGENT",
+    "Page",
+    "RetrySettings",
+    "SalesApiAuthError",
+    "SalesApiClient",
+    "SalesApiClientError",
+    "SalesApiContractError",
+    "SalesApiError",
+    "SalesApiUnavailableError",
+    "validate_base_url",
+]
+
+#: Path of the orders listing, relative to the base URL.
+ORDERS_PATH = "/orders"
+#: Statuses retried by urllib3: rate limiting and every server error.
+RETRY_STATUSES = frozenset({429, *range(500, 600)})
+#: How much of an error body is quoted in an error message.
+ERROR_TEXT_CHARS = 300
+#: Example shown when a base URL is rejected.
+EXAMPLE_URL = "http://127.0.0.1:8765"
+
+
+def _user_agent() -> str:
+    try:
+        return f"etl_assets/{version('etl_assets')}"
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "etl_assets/0+unknown"
+
+
+USER_AGENT = _user_agent()
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+class SalesApiError(Exception):
+    """Base class of every error raised by the Sales API client.
+
+    ``url`` is the request that failed and ``status`` its last HTTP status (None when no
+    response arrived). ``retryable`` tells the orchestration layer whether running again later
+    may help.
+    """
+
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep url/status when pickled across processes
+        return (type(self), self.args, self.__dict__)
+
+
+class SalesApiAuthError(SalesApiError):
+    """401/403: the token was refused, or the API needs one. Not retried."""
+
+
+class SalesApiClientError(SalesApiError):
+    """Any other 4xx: the request itself is wrong. Not retried."""
+
+    status: int
+
+
+class SalesApiUnavailableError(SalesApiError):
+    """429/5xx, timeouts or connection errors that outlasted every retry."""
+
+    retryable: ClassVar[bool] = True
+
+
+class SalesApiContractError(SalesApiError):
+    """The API answered, but not as its contract says (body, ``next`` link, endless pages)."""
+
+
+_E = TypeVar("_E", bound=SalesApiError)
+
+
+# --------------------------------------------------------------------------------------------
+# Settings and results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How hard the client tries before raising ``SalesApiUnavailableError``.
+
+    All of it applies to ONE page request; each page starts afresh.
+    """
+
+    #: Attempts per page request, the first included (1 = never retry).
+    max_attempts: int = 6
+    #: Exponential backoff: the n-th retry waits ``backoff_factor * 2 ** (n - 1)`` seconds
+    #: (urllib3 retries the first failure at once).
+    backoff_factor: float = 0.5
+    #: Upper bound, in seconds, of one backoff wait.
+    backoff_max: float = 10.0
+    #: Random extra wait, uniform in ``[0, backoff_jitter]`` seconds, added to each backoff so
+    #: that many clients do not retry in lockstep.
+    backoff_jitter: float = 0.5
+    #: Upper bound, in seconds, of a wait asked by a ``Retry-After`` header (a server may ask
+    #: for an hour).
+    retry_after_max: float = 30.0
+    #: Deadline, in seconds, for the whole retry sequence of one page request: no retry starts
+    #: if its wait would end past it. The last attempt may still take up to its timeouts.
+    total_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        for name in ("backoff_factor", "backoff_max", "backoff_jitter", "retry_after_max"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
+        if self.total_seconds <= 0:
+            raise ValueError(f"total_seconds must be positive, got {self.total_seconds}")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the orders listing, records exactly as the API sent them."""
+
+    number: int  # 1-based
+    url: str
+    records: list[Any]
+    fetched_at: datetime  # UTC
+    elapsed_seconds: float  # including retries
+
+
+# --------------------------------------------------------------------------------------------
+# urllib3 Retry with a Retry-After cap and a deadline
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Attempts:
+    """Shared by the Retry objects of one page request (urllib3 makes a new one per retry)."""
+
+    failed: int = 0
+    gave_up: bool = False
+    deadline_hit: bool = False
+
+    @property
+    def made(self) -> int:
+        """Attempts sent: the failed ones, plus the last one unless it failed too."""
+        return self.failed + (0 if self.gave_up else 1)
+
+
+class _SalesRetry(Retry):
+    """``Retry`` that caps ``Retry-After`` and stops at a monotonic deadline."""
+
+    def __init__(
+        self,
+        *args: Any,
+        retry_after_cap: float = RetrySettings.retry_after_max,
+        deadline: float | None = None,
+        attempts: _Attempts | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.retry_after_cap = retry_after_cap
+        self.deadline = deadline
+        self.attempts = attempts if attempts is not None else _Attempts()
+
+    def new(self, **kw: Any) -> Self:
+        kw.setdefault("retry_after_cap", self.retry_after_cap)
+        kw.setdefault("deadline", self.deadline)
+        kw.setdefault("attempts", self.attempts)
+        return super().new(**kw)
+
+    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
+        try:
+            seconds = super().get_retry_after(response)
+        except InvalidHeader:  # unparsable Retry-After: fall back to exponential backoff
+            return None
+        return None if seconds is None else min(seconds, self.retry_after_cap)
+
+    def increment(
+        self,
+        method: str | None = None,
+        url: str | None = None,
+        response: BaseHTTPResponse | None = None,
+        error: Exception | None = None,
+        _pool: ConnectionPool | None = None,
+        _stacktrace: TracebackType | None = None,
+    ) -> Self:
+        self.attempts.failed += 1
+        try:
+            retry = super().increment(method, url, response, error, _pool, _stacktrace)
+        except MaxRetryError:
+            self.attempts.gave_up = True
+            raise
+        if self.deadline is not None:
+            wait = (response is not None and retry.get_retry_after(response)) or (
+                retry.get_backoff_time()
+            )
+            if time.monotonic() + wait > self.deadline:
+                self.attempts.gave_up = self.attempts.deadline_hit = True
+                reason = error or ResponseError("retry deadline reached")
+                raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
+        return retry
+
+
+# --------------------------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------------------------
+
+
+def validate_base_url(url: str, *, variable: str = "SALES_API_URL") -> str:
+    """Return ``url`` stripped and without trailing slash, or raise ``ValueError`` saying why.
+
+    The URL must be http(s) with a host, and carry no query, fragment or credentials (the token
+    belongs in SALES_API_TOKEN; a URL with a password is never echoed back).
+    """
+    shape = f"{variable} must be an http(s) URL like {EXAMPLE_URL}"
+    if not isinstance(url, str):
+        raise ValueError(f"{shape}, got {url!r}")
+    cleaned = url.strip()
+    try:
+        parts = urlsplit(cleaned)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ValueError(f"{shape}, got {url!r}") from None
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"{variable} must not contain a user name or password; "
+            "put the API token in SALES_API_TOKEN"
+        )
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{shape}, got {url!r}")
+    if any(ch.isspace() for ch in cleaned):
+        raise ValueError(f"{shape} without spaces, got {url!r}")
+    if "?" in cleaned or "#" in cleaned:
+        raise ValueError(f"{shape} without query or fragment, got {url!r}")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+
+
+def _format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+
+
+def _describe_failure(exc: requests.RequestException) -> str:
+    """A short cause for a transport failure, e.g. ``read timed out``."""
+    reason: Any = exc.args[0] if exc.args else exc  # requests wraps urllib3's error
+    reason = getattr(reason, "reason", reason)  # MaxRetryError: the last failure
+    if isinstance(reason, ReadTimeoutError) or isinstance(exc, requests.ReadTimeout):
+        return "read timed out"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timed out"
+    if isinstance(reason, NewConnectionError):
+        return f"could not connect ({reason.__cause__ or reason})"
+    return f"{type(reason).__name__}: {reason}"
+
+
+def _error_text(response: requests.Response) -> str:
+    """The server's explanation: the JSON "error" field, else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "error" in body:
+        text = str(body["error"])
+    else:
+        text = response.text
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "..."
+
+
+class SalesApiClient:
+    """Reads the Sales API's ``/orders`` listing, page by page.
+
+    One ``requests.Session`` per client; not thread-safe (one iteration at a time). Use as a
+    context manager, or call ``close()``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        page_size: int = 1000,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        retry: RetrySettings = RetrySettings(),  # noqa: B008 - frozen, shared safely
+        max_pages: int = 100_000,
+    ) -> None:
+        self.base_url = validate_base_url(base_url)
+        token = token.strip() if token else None
+        if token and any(ch.isspace() or not ch.isprintable() for ch in token):
+            raise ValueError("token must not contain whitespace or control characters")
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}")
+        if connect_timeout <= 0 or read_timeout <= 0:
+            raise ValueError("connect_timeout and read_timeout must be positive")
+        if max_pages < 1:
+            raise ValueError(f"max_pages must be at least 1, got {max_pages}")
+        self._token = token or None
+        self.page_size = page_size
+        self.timeout = (connect_timeout, read_timeout)
+        self.retry = retry
+        self.max_pages = max_pages
+        #: HTTP attempts made so far, retries included.
+        self.requests_sent = 0
+
+        self._adapter = HTTPAdapter(max_retries=self._new_retry(_Attempts()))
+        self._session = requests.Session()
+        self._session.mount("http://", self._adapter)
+        self._session.mount("https://", self._adapter)
+        self._session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+        if self._token:
+            self._session.headers["Authorization"] = f"Bearer {self._token}"
+
+    def __repr__(self) -> str:
+        return f"SalesApiClient({self.base_url!r}, page_size={self.page_size})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections of the session."""
+        self._session.close()
+
+    def iter_pages(self, start: datetime, end: datetime) -> Iterator[Page]:
+        """Yield the pages of orders whose timestamp lies in ``[start, end)``, following ``next``.
+
+        ``start`` and ``end`` must be timezone-aware; they are sent in UTC.
+        """
+        if start.tzinfo is None or end.tzinfo is None:
+            raise ValueError("start and end must be timezone-aware datetimes (e.g. UTC)")
+        if end <= start:
+            raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
+        query = urlencode(
+            {"start": _format_time(start), "end": _format_time(end), "page_size": self.page_size},
+            safe=":",
+        )
+        return self._pages(f"{self.base_url}{ORDERS_PATH}?{query}")
+
+    # ---------------------------------------------------------------------------------------
+
+    def _pages(self, url: str | None) -> Iterator[Page]:
+        fetched: set[str] = set()
+        number = 0
+        while url is not None:
+            if number >= self.max_pages:
+                raise self._error(
+                    SalesApiContractError,
+                    f"Sales API returned more than {self.max_pages} pages; stopped before "
+                    f"GET {url} (raise max_pages if this is expected)",
+                    url=url,
+                )
+            number += 1
+            fetched.add(url)
+            page, url = self._fetch_page(number, url)
+            yield page
+            if url in fetched:
+                raise self._error(
+                    SalesApiContractError,
+                    f"Sales API pagination loop: page {number} (GET {page.url}) links to "
+                    f"{url}, which was already fetched",
+                    url=url,
+                )
+
+    def _fetch_page(self, number: int, url: str) -> tuple[Page, str | None]:
+        started = time.monotonic()
+        response = self._get(url, started)
+        elapsed = time.monotonic() - started
+        fetched_at = datetime.now(UTC)
+
+        def broken(problem: str) -> SalesApiContractError:
+            return self._error(
+                SalesApiContractError,
+                f"Sales API page {number} (GET {url}) breaks the contract: {problem}",
+                url=url,
+                status=response.status_code,
+            )
+
+        problem = None
+        try:
+            body = response.json()
+        except ValueError:
+            problem = f"body is not JSON (starts with {response.text[:80]!r})"
+        if problem is not None:  # raised here, outside the except: no chained context
+            raise broken(problem)
+
+        if not isinstance(body, dict):
+            raise broken(f'expected a JSON object with "data", got {type(body).__name__}')
+        data = body.get("data")
+        if not isinstance(data, list):
+            raise broken(f'"data" must be a list, got {type(data).__name__}')
+        if "next" in body:
+            link = body["next"]
+            if link is not None and not isinstance(link, str):
+                raise broken(f'"next" must be a URL or null, got {type(link).__name__}')
+        else:
+            link = response.links.get("next", {}).get("url")
+
+        next_url = None
+        if link is not None:
+            next_url = self._resolve(link, url)
+            if not link.strip() or _origin(next_url) != _origin(self.base_url):
+                raise broken(
+                    f'"next" must be a URL on {self.base_url}, got {link!r} '
+                    "(the token is only sent to the Sales API)"
+                )
+        page = Page(
+            number=number, url=url, records=data, fetched_at=fetched_at, elapsed_seconds=elapsed
+        )
+        return page, next_url
+
+    def _resolve(self, link: str, current_url: str) -> str:
+        if link.startswith("?"):
+            return urljoin(current_url, link)
+        return urljoin(self.base_url + "/", link)
+
+    def _new_retry(self, attempts: _Attempts) -> _SalesRetry:
+        settings = self.retry
+        retries = settings.max_attempts - 1
+        return _SalesRetry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=frozenset({"GET"}),
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            backoff_factor=settings.backoff_factor,
+            backoff_max=settings.backoff_max,
+            backoff_jitter=settings.backoff_jitter,
+            retry_after_cap=settings.retry_after_max,
+            deadline=time.monotonic() + settings.total_seconds,
+            attempts=attempts,
+        )
+
+    def _get(self, url: str, started: float) -> requests.Response:
+        """GET ``url`` with retries; return a 2xx response or raise the matching error."""
+        attempts = _Attempts()
+        # A fresh Retry per page request: its deadline starts now and it counts this request only.
+        self._adapter.max_retries = self._new_retry(attempts)
+        failure = None
+        try:
+            response = self._session.get(url, timeout=self.timeout)
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.RetryError,
+            requests.exceptions.ChunkedEncodingError,
+        ) as exc:
+            failure, unavailable = _describe_failure(exc), True
+        except requests.RequestException as exc:
+            failure, unavailable = _describe_failure(exc), False
+        # Errors are raised outside the except blocks so that they carry no chained context:
+        # the requests exception holds the prepared request, Authorization header included.
+        if failure is not None:
+            self.requests_sent += attempts.made
+            if unavailable:
+                raise self._unavailable(url, started, attempts, failure, status=None)
+            raise self._error(SalesApiContractError, f"GET {url} failed: {failure}", url=url)
+
+        self.requests_sent += attempts.made
+        status = response.status_code
+        if 200 <= status < 300:
+            return response
+        described = f"{status} {response.reason}".strip()
+        if status in (401, 403):
+            if self._token:
+                what = "refused the token (check SALES_API_TOKEN)"
+            else:
+                what = "requires a token: set SALES_API_TOKEN"
+            raise self._error(
+                SalesApiAuthError,
+                f"Sales API {what}: GET {url} -> {described}: {_error_text(response)}",
+                url=url,
+                status=status,
+            )
+        if status in RETRY_STATUSES:
+            raise self._unavailable(url, started, attempts, described, status=status)
+        if 400 <= status < 500:
+            raise self._error(
+                SalesApiClientError,
+                f"Sales API rejected the request: GET {url} -> {described}: "
+                f"{_error_text(response)}",
+                url=url,
+                status=status,
+            )
+        raise self._error(
+            SalesApiContractError,
+            f"Sales API answered GET {url} with unexpected status {described}",
+            url=url,
+            status=status,
+        )
+
+    def _unavailable(
+        self, url: str, started: float, attempts: _Attempts, last: str, *, status: int | None
+    ) -> SalesApiUnavailableError:
+        count = attempts.made
+        message = (
+            f"Sales API unavailable: GET {url} failed after {count} "
+            f"attempt{'' if count == 1 else 's'} in {time.monotonic() - started:.1f} s "
+            f"(last: {last})"
+        )
+        if attempts.deadline_hit:
+            message += f"; gave up at the retry deadline of {self.retry.total_seconds:g} s"
+        return self._error(SalesApiUnavailableError, message, url=url, status=status)
+
+    def _error(self, kind: type[_E], message: str, *, url: str, status: int | None = None) -> _E:
+        return kind(self._redact(message), url=self._redact(url), status=status)
+
+    def _redact(self, text: str) -> str:
+        # The token only travels in the Authorization header, but a server may echo it back.
+        return text.replace(self._token, "***") if self._token else text

@@ -1,0 +1,276 @@
+"""Connections and SQL for the DuckDB warehouse.
+
+Opening a file retries on lock conflicts with jittered backoff, every connection is closed on
+every path, a write is one transaction, and partition slices compare against explicit UTC
+literals in a UTC session so that the host's time zone never changes which rows are deleted.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import duckdb
+from dagster import InputContext, OutputContext
+from dagster._core.definitions.partitions.utils import TimeWindow
+from dagster._core.storage.db_io_manager import (
+    TablePartitionDimension,
+    TableSlice,
+    escape_sql_string_literal,
+)
+from dagster_duckdb.io_manager import DuckDbClient
+
+DEFAULT_LOCK_TIMEOUT_SECONDS = 60.0
+"""How long opening the database file waits for another process to release its lock."""
+
+FIRST_RETRY_DELAY_SECONDS = 0.05
+"""First wait after a lock conflict; each further wait doubles, with jitter, up to the cap."""
+
+MAX_RETRY_DELAY_SECONDS = 2.0
+"""Longest single wait between two attempts to open a locked file."""
+
+SESSION_TIME_ZONE = "UTC"
+"""Every session runs in UTC so DATE <-> TIMESTAMPTZ casts and comparisons are host-independent."""
+
+IN_MEMORY_DATABASE = ":memory:"
+_LOCK_CONFLICT_TEXT = "Could not set lock"
+_DIFFERENT_CONFIG_TEXT = "different configuration"
+_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class WarehouseLockError(RuntimeError):
+    """Another process kept the database file locked for longer than the lock timeout."""
+
+
+class WarehouseWriteError(RuntimeError):
+    """A write failed and was rolled back: the table keeps its previous rows."""
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a schema, table or column name for DuckDB (``my"col`` -> ``"my""col"``)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    """Quote a string as a SQL literal, doubling single quotes."""
+    return "'" + escape_sql_string_literal(value) + "'"
+
+
+def qualified_name(table_slice: TableSlice) -> str:
+    """The quoted ``"schema"."table"`` of a table slice, for SQL."""
+    return f"{quote_identifier(table_slice.schema)}.{quote_identifier(table_slice.table)}"
+
+
+def display_name(table_slice: TableSlice) -> str:
+    """The ``schema.table`` of a table slice, for people and metadata."""
+    return f"{table_slice.schema}.{table_slice.table}"
+
+
+def partition_expr_sql(partition_expr: str) -> str:
+    """Quote a partition expression that is a plain column name; keep an expression as written."""
+    if _PLAIN_IDENTIFIER.fullmatch(partition_expr):
+        return quote_identifier(partition_expr)
+    return partition_expr
+
+
+def utc_timestamp_literal(moment: datetime) -> str:
+    """A ``TIMESTAMPTZ '... +00:00'`` literal for an instant (naive datetimes are taken as UTC)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"TIMESTAMPTZ '{moment.astimezone(UTC).isoformat(sep=' ')}'"
+
+
+def partition_where_clause(partition_dimensions: Sequence[TablePartitionDimension]) -> str:
+    """The SQL condition selecting exactly the rows of the given partitions."""
+    clauses: list[str] = []
+    for dimension in partition_dimensions:
+        expr = partition_expr_sql(dimension.partition_expr)
+        if isinstance(dimension.partitions, TimeWindow):
+            start = utc_timestamp_literal(dimension.partitions.start)
+            end = utc_timestamp_literal(dimension.partitions.end)
+            clauses.append(f"{expr} >= {start} AND {expr} < {end}")
+        else:
+            keys = cast("Sequence[str]", dimension.partitions)
+            if not keys:
+                clauses.append("FALSE")
+            else:
+                clauses.append(f"{expr} IN ({', '.join(quote_literal(k) for k in keys)})")
+    return " AND ".join(f"({clause})" for clause in clauses) or "TRUE"
+
+
+def fetch_scalar(
+    connection: duckdb.DuckDBPyConnection, sql: str, params: Sequence[object] = ()
+) -> object:
+    """The first value of a query's first row (``None`` when it returns no rows)."""
+    # fetchall, not fetchone: DuckDB 2.0 refuses register() while a result is half-fetched.
+    rows = connection.execute(sql, list(params)).fetchall()
+    return rows[0][0] if rows else None
+
+
+def table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether ``schema.table`` exists in the connection's database file."""
+    count = fetch_scalar(
+        connection,
+        "SELECT count(*) FROM information_schema.tables"
+        " WHERE table_catalog = current_database() AND table_schema = ? AND table_name = ?",
+        [schema, table],
+    )
+    return bool(count)
+
+
+def _open_with_retry(
+    path: str, *, read_only: bool, config: Mapping[str, Any], lock_timeout_seconds: float
+) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + lock_timeout_seconds
+    attempt = 0
+    while True:
+        try:
+            return duckdb.connect(database=path, read_only=read_only, config=dict(config))
+        except duckdb.IOException as exc:
+            if _LOCK_CONFLICT_TEXT not in str(exc):
+                raise
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                mode = "read-only" if read_only else "read-write"
+                raise WarehouseLockError(
+                    f"Could not open the DuckDB warehouse {path} ({mode}) within"
+                    f" {lock_timeout_seconds:g} s: another process holds its lock. Stop that"
+                    " process or wait for its run to finish, then retry (or raise"
+                    f" lock_timeout_seconds). DuckDB said: {exc}"
+                ) from exc
+            delay = min(MAX_RETRY_DELAY_SECONDS, FIRST_RETRY_DELAY_SECONDS * 2**attempt)
+            time.sleep(min(remaining, delay * random.uniform(0.5, 1.0)))
+            attempt += 1
+
+
+@contextmanager
+def connect_warehouse(
+    path: str,
+    *,
+    read_only: bool,
+    lock_timeout_seconds: float = DEFAULT_LOCK_TIMEOUT_SECONDS,
+    config: Mapping[str, Any] | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse file in a UTC session and close it on exit, whatever happens.
+
+    ``read_only=True`` opens read-only when the file exists (other readers may share it) and
+    read-write otherwise. The parent folder is created for read-write opens. Lock conflicts with
+    other processes are retried for up to ``lock_timeout_seconds``, then raise
+    :class:`WarehouseLockError` quoting DuckDB's message, which names the holder's PID.
+    """
+    settings: dict[str, Any] = {"custom_user_agent": "dagster", **(config or {})}
+    in_memory = path == IN_MEMORY_DATABASE
+    open_read_only = read_only and not in_memory and Path(path).exists()
+    if not in_memory and not open_read_only:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        connection = _open_with_retry(
+            path,
+            read_only=open_read_only,
+            config=settings,
+            lock_timeout_seconds=lock_timeout_seconds,
+        )
+    except duckdb.ConnectionException as exc:
+        # This process already holds the file read-write: a reader shares that instance.
+        if not (open_read_only and _DIFFERENT_CONFIG_TEXT in str(exc)):
+            raise
+        connection = _open_with_retry(
+            path, read_only=False, config=settings, lock_timeout_seconds=lock_timeout_seconds
+        )
+    try:
+        pass
+        yield connection
+    finally:
+        connection.close()
+
+
+def _describe_slice(context: OutputContext, table_slice: TableSlice) -> str:
+    name = display_name(table_slice)
+    if context.has_partition_key:
+        return f"{name} (partition {context.partition_key})"
+    if context.has_asset_partitions:
+        key_range = context.asset_partition_key_range
+        return f"{name} (partitions {key_range.start}..{key_range.end})"
+    return name
+
+
+class WarehouseDuckDbClient(DuckDbClient):
+    """The stock client with quoted identifiers, UTC partition slices and transactional writes."""
+
+    @staticmethod
+    def delete_table_slice(
+        context: OutputContext, table_slice: TableSlice, connection: duckdb.DuckDBPyConnection
+    ) -> None:
+        # Inside the write transaction a failed statement aborts it, so check instead of catching.
+        if not table_exists(connection, table_slice.schema, table_slice.table):
+            return
+        statement = f"DELETE FROM {qualified_name(table_slice)}"
+        if table_slice.partition_dimensions:
+            statement += f" WHERE {partition_where_clause(table_slice.partition_dimensions)}"
+        connection.execute(statement)
+
+    @staticmethod
+    def ensure_schema_exists(
+        context: OutputContext, table_slice: TableSlice, connection: duckdb.DuckDBPyConnection
+    ) -> None:
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(table_slice.schema)}")
+
+    @staticmethod
+    def get_select_statement(table_slice: TableSlice) -> str:
+        columns = (
+            ", ".join(quote_identifier(c) for c in table_slice.columns)
+            if table_slice.columns
+            else "*"
+        )
+        statement = f"SELECT {columns} FROM {qualified_name(table_slice)}"
+        if table_slice.partition_dimensions:
+            statement += f" WHERE {partition_where_clause(table_slice.partition_dimensions)}"
+        return statement
+
+    @staticmethod
+    def get_table_name(table_slice: TableSlice) -> str:
+        return display_name(table_slice)
+
+    @staticmethod
+    @contextmanager
+    def connect(
+        context: OutputContext | InputContext, table_slice: TableSlice
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Read-only for loads; for writes, one transaction that commits or rolls back."""
+        resource_config = context.resource_config or {}
+        is_write = isinstance(context, OutputContext)
+        with connect_warehouse(
+            str(resource_config["database"]),
+            read_only=not is_write,
+            lock_timeout_seconds=float(
+                resource_config.get("lock_timeout_seconds", DEFAULT_LOCK_TIMEOUT_SECONDS)
+            ),
+            config=cast("Mapping[str, Any]", resource_config.get("connection_config") or {}),
+        ) as connection:
+            if not is_write:
+                yield connection
+                return
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException as exc:
+                _rollback_quietly(connection)
+                if not isinstance(exc, Exception):
+                    raise
+                raise WarehouseWriteError(
+                    f"Writing {_describe_slice(cast('OutputContext', context), table_slice)}"
+                    f" failed; the table keeps its previous rows: {exc}"
+                ) from exc
+
+
+def _rollback_quietly(connection: duckdb.DuckDBPyConnection) -> None:
+    # A failed COMMIT has already ended the transaction; closing the connection discards the rest.
+    with suppress(duckdb.Error):
+        connection.execute("ROLLBACK")

@@ -1,0 +1,203 @@
+"""Pandas <-> DuckDB: create or evolve the table, insert by name with casts, report metadata."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import cast
+
+import duckdb
+import pandas as pd
+from dagster import (
+    InputContext,
+    MetadataValue,
+    OutputContext,
+    TableColumn,
+    TableSchema,
+    TableSchemaMetadataValue,
+)
+from dagster._core.definitions.metadata import RawMetadataValue, TableMetadataSet
+from dagster._core.storage.db_io_manager import TableSlice
+from dagster_duckdb_pandas import DuckDBPandasTypeHandler
+
+from etl_assets.warehouse.duckdb_client import (
+    WarehouseDuckDbClient,
+    display_name,
+    fetch_scalar,
+    qualified_name,
+    quote_identifier,
+    table_exists,
+)
+
+COLUMN_SCHEMA_KEY = "dagster/column_schema"
+"""Definition metadata key holding the declared ``TableSchema`` (types are DuckDB type names)."""
+
+FALLBACK_TYPE = "VARCHAR"
+"""Stored type for frame columns DuckDB would type as NULL (all None) or ENUM (category)."""
+
+_NULL_TYPE = re.compile(r'"?\bNULL\b"?')
+
+
+class WarehouseTableMissingError(LookupError):
+    """A load asked for a table that has never been materialized."""
+
+
+def declared_schema(metadata: Mapping[str, object] | None) -> TableSchema | None:
+    """The ``dagster/column_schema`` declared on an asset or output, if any."""
+    value = (metadata or {}).get(COLUMN_SCHEMA_KEY)
+    if isinstance(value, TableSchemaMetadataValue):
+        return value.schema
+    return value if isinstance(value, TableSchema) else None
+
+
+def storable_type(duckdb_type: str) -> str:
+    """A DuckDB type fit for a table column: ENUM and NULL (also nested) become VARCHAR."""
+    if duckdb_type.upper().startswith("ENUM("):
+        return FALLBACK_TYPE
+    return _NULL_TYPE.sub(FALLBACK_TYPE, duckdb_type)
+
+
+def _normalized_frame(obj: pd.DataFrame) -> pd.DataFrame:
+    frame = obj.copy(deep=False)
+    frame.columns = [str(c) for c in frame.columns]
+    folded = [c.casefold() for c in frame.columns]
+    duplicates = sorted({c for c in frame.columns if folded.count(c.casefold()) > 1})
+    if duplicates:
+        raise ValueError(f"DataFrame has duplicate column names (case-insensitive): {duplicates}")
+    return frame
+
+
+def _describe(connection: duckdb.DuckDBPyConnection, relation: str) -> dict[str, str]:
+    rows = connection.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+def _create_or_evolve(
+    context: OutputContext,
+    connection: duckdb.DuckDBPyConnection,
+    table_slice: TableSlice,
+    wanted: dict[str, str],
+) -> dict[str, str]:
+    """Make the table hold every wanted column (name -> type, in order); return its columns."""
+    table = qualified_name(table_slice)
+    if not table_exists(connection, table_slice.schema, table_slice.table):
+        if not wanted:
+            raise ValueError(
+                f"Cannot create {display_name(table_slice)}: the DataFrame has no columns"
+                f" and no {COLUMN_SCHEMA_KEY} is declared"
+            )
+        columns = ", ".join(f"{quote_identifier(n)} {t}" for n, t in wanted.items())
+        connection.execute(f"CREATE TABLE {table} ({columns})")
+        context.log.info("Created %s (%s)", display_name(table_slice), columns)
+    else:
+        existing = {name.casefold() for name in _describe(connection, table)}
+        for name, type_ in wanted.items():
+            if name.casefold() not in existing:
+                connection.execute(
+                    f"ALTER TABLE {table} ADD COLUMN {quote_identifier(name)} {type_}"
+                )
+                context.log.info("Added column %s %s to %s", name, type_, display_name(table_slice))
+    return _describe(connection, table)
+
+
+def _column_schema(table_columns: dict[str, str], declared: TableSchema | None) -> TableSchema:
+    declared_by_name = {c.name.casefold(): c for c in (declared.columns if declared else [])}
+    columns: list[TableColumn] = []
+    for name, type_ in table_columns.items():
+        known = declared_by_name.get(name.casefold())
+        columns.append(
+            TableColumn(
+                name=name,
+                type=type_,
+                description=known.description if known else None,
+                constraints=known.constraints if known else None,
+                tags=known.tags if known else None,
+            )
+        )
+    return TableSchema(columns=columns)
+
+
+class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
+    """Writes DataFrames by column name into a declared or inferred, evolving table."""
+
+    def handle_output(
+        self,
+        context: OutputContext,
+        table_slice: TableSlice,
+        obj: pd.DataFrame,
+        connection: duckdb.DuckDBPyConnection,
+    ) -> Mapping[str, RawMetadataValue]:
+        frame = _normalized_frame(obj)
+        declared = declared_schema(context.definition_metadata)
+        declared_types = {c.name: c.type for c in (declared.columns if declared else [])}
+        declared_folded = {n.casefold(): t for n, t in declared_types.items()}
+        view = f"__warehouse_frame_{uuid.uuid4().hex}"
+        # No try/finally: after a failure the aborted transaction refuses unregister() (which
+        # would mask the real error), and closing the connection drops the view anyway.
+        connection.register(view, frame)
+        inferred = {
+            n: storable_type(t) for n, t in _describe(connection, quote_identifier(view)).items()
+        }
+        wanted = dict(declared_types)
+        for name, type_ in inferred.items():
+            if name.casefold() not in declared_folded:
+                wanted[name] = type_
+        table_columns = _create_or_evolve(context, connection, table_slice, wanted)
+        self._insert(connection, table_slice, view, list(frame.columns), table_columns, declared)
+        connection.unregister(view)
+
+        total = fetch_scalar(connection, f"SELECT count(*) FROM {qualified_name(table_slice)}")
+        metadata = TableMetadataSet(
+            row_count=int(cast(int, total)),
+            partition_row_count=len(frame) if context.has_asset_partitions else None,
+            column_schema=_column_schema(table_columns, declared),
+            storage_kind="duckdb",
+        )
+        return {**metadata, "warehouse": MetadataValue.path(str(table_slice.database))}
+
+    @staticmethod
+    def _insert(
+        connection: duckdb.DuckDBPyConnection,
+        table_slice: TableSlice,
+        view: str,
+        frame_columns: Sequence[str],
+        table_columns: dict[str, str],
+        declared: TableSchema | None,
+    ) -> None:
+        if not frame_columns:
+            return
+        table_by_folded = {n.casefold(): n for n in table_columns}
+        declared_columns = declared.columns if declared else []
+        declared_by_folded = {c.name.casefold(): c.type for c in declared_columns}
+        selects: list[str] = []
+        for column in frame_columns:
+            target = table_by_folded[column.casefold()]
+            type_ = declared_by_folded.get(column.casefold(), table_columns[target])
+            selects.append(
+                f"CAST(frame.{quote_identifier(column)} AS {type_}) AS {quote_identifier(target)}"
+            )
+        connection.execute(
+            f"INSERT INTO {qualified_name(table_slice)} BY NAME"
+            f" SELECT {', '.join(selects)} FROM {quote_identifier(view)} AS frame"
+        )
+
+    def load_input(
+        self,
+        context: InputContext,
+        table_slice: TableSlice,
+        connection: duckdb.DuckDBPyConnection,
+    ) -> pd.DataFrame:
+        if not table_exists(connection, table_slice.schema, table_slice.table):
+            upstream = context.upstream_output
+            asset = (
+                upstream.asset_key.to_user_string()
+                if upstream is not None and upstream.has_asset_key
+                else table_slice.table
+            )
+            raise WarehouseTableMissingError(
+                f"Table {display_name(table_slice)} does not exist in {table_slice.database}:"
+                f" materialize {asset} first"
+            )
+        select = WarehouseDuckDbClient.get_select_statement(table_slice)
+        return connection.execute(select).fetchdf()

@@ -1,0 +1,44 @@
+"""Shared fixtures: a live demo Sales API, temp DuckDB files and a temp DAGSTER_HOME."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from etl_assets.demo import DemoSalesApi
+
+DEMO_ORDERS_PER_DAY = 300
+DEMO_SEED = 7
+
+
+@pytest.fixture(scope="session")
+def demo_api() -> Iterator[DemoSalesApi]:
+    """The bundled demo API on a free 127.0.0.1 port, shared by the session (it is read-only)."""
+    with DemoSalesApi(orders_per_day=DEMO_ORDERS_PER_DAY, seed=DEMO_SEED) as api:
+        yield api
+
+
+@pytest.fixture
+def warehouse_path(tmp_path: Path) -> Path:
+    return tmp_path / "warehouse" / "test.duckdb"
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def pipeline_env(
+    demo_api: DemoSalesApi, warehouse_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Environment of a user who points the pipeline at the demo API and a temp warehouse."""
+    monkeypatch.setenv("SALES_API_URL", demo_api.url)
+    monkeypatch.setenv("ETL_DUCKDB_PATH", str(warehouse_path))
+    monkeypatch.delenv("SALES_API_TOKEN", raising=False)
+    return warehouse_path

@@ -1,0 +1,337 @@
+"""WarehouseIOManager against real DuckDB files, through real ``dg.materialize`` runs."""
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+from dagster._core.storage.db_io_manager import TablePartitionDimension
+
+from etl_assets.warehouse import (
+    WarehouseIOManager,
+    WarehouseLockError,
+    WarehouseTableMissingError,
+    WarehouseWriteError,
+    connect_warehouse,
+)
+from etl_assets.warehouse.duckdb_client import partition_where_clause, quote_identifier
+from etl_assets.warehouse.pandas_handler import WarehousePandasTypeHandler
+
+DAILY = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
+RAW_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("partition_date", "DATE", description="UTC day the order belongs to"),
+        dg.TableColumn("order_id", "BIGINT", description="Order identifier"),
+        dg.TableColumn("amount", "DOUBLE", description="Order total"),
+        dg.TableColumn("created_at", "TIMESTAMP WITH TIME ZONE", description="Creation instant"),
+    ]
+)
+Source = dict[str, pd.DataFrame]
+
+
+def raw_asset(source: Source, schema: dg.TableSchema = RAW_SCHEMA, expr: str = "partition_date"):
+    @dg.asset(
+        partitions_def=DAILY,
+        metadata={"schema": "raw", "partition_expr": expr, "dagster/column_schema": schema},
+    )
+    def raw_records() -> pd.DataFrame:
+        return source["frame"]
+
+    return raw_records
+
+
+def orders(day: str, ids: list[int], amount: float = 1.0) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "partition_date": [date.fromisoformat(day)] * len(ids),
+            "order_id": ids,
+            "amount": [amount] * len(ids),
+            "created_at": pd.to_datetime([f"{day}T12:00:00Z"] * len(ids), utc=True),
+        }
+    )
+
+
+def run(
+    assets: list[Any], db: Path, key: str | None = None, **io: Any
+) -> dg.ExecuteInProcessResult:
+    manager = WarehouseIOManager(database=str(db), **io)
+    return dg.materialize(assets, resources={"io_manager": manager}, partition_key=key)
+
+
+def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Open read-write on purpose: proves no connection of ours still holds the file."""
+    connection = duckdb.connect(str(db))
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def types_of(db: Path, table: str) -> dict[str, str]:
+    return {str(r[0]): str(r[1]) for r in query(db, f"DESCRIBE {table}")}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "nested" / "warehouse.duckdb"
+
+
+def test_sql_helpers_quote_and_use_utc_literals() -> None:
+    assert quote_identifier('we"ird') == '"we""ird"'
+    window = DAILY.time_window_for_partition_key("2026-11-20")
+    dims = [TablePartitionDimension("partition_date", window)]
+    assert partition_where_clause(dims) == (
+        "(\"partition_date\" >= TIMESTAMPTZ '2026-11-20 00:00:00+00:00'"
+        " AND \"partition_date\" < TIMESTAMPTZ '2026-11-21 00:00:00+00:00')"
+    )
+    static = [TablePartitionDimension("CAST(r AS TEXT)", ["o'b"])]
+    assert partition_where_clause(static) == "(CAST(r AS TEXT) IN ('o''b'))"
+
+
+def test_rerun_replaces_only_its_partition_and_reports_metadata(db: Path) -> None:
+    source: Source = {}
+    asset = raw_asset(source)
+    for day, ids in [("2026-11-20", [1, 2, 3]), ("2026-11-21", [4, 5]), ("2026-11-20", [6, 7])]:
+        source["frame"] = orders(day, ids)
+        result = run([asset], db, day)
+
+    rows = query(
+        db,
+        "SELECT partition_date, list(order_id ORDER BY order_id) FROM raw.raw_records"
+        " GROUP BY ALL ORDER BY 1",
+    )
+    assert rows == [(date(2026, 11, 20), [6, 7]), (date(2026, 11, 21), [4, 5])]
+    metadata = result.asset_materializations_for_node("raw_records")[0].metadata
+    assert metadata["dagster/row_count"].value == 4
+    assert metadata["dagster/partition_row_count"].value == 2
+    assert metadata["dagster/table_name"].value == "raw.raw_records"
+    schema = metadata["dagster/column_schema"].value
+    assert [(c.name, c.type, c.description) for c in schema.columns] == [
+        (c.name, c.type, c.description) for c in RAW_SCHEMA.columns
+    ]
+
+
+def test_failed_write_keeps_old_rows_and_releases_the_file(db: Path) -> None:
+    source: Source = {"frame": orders("2026-11-20", [1, 2])}
+    asset = raw_asset(source)
+    run([asset], db, "2026-11-20")
+    source["frame"] = orders("2026-11-20", [3]).assign(order_id=["not a number"])
+
+    with pytest.raises(
+        WarehouseWriteError,
+        match=r"Writing raw\.raw_records \(partition "
+        r"2026-11-20\) failed; the table keeps its previous rows: .*INT64",
+    ):
+        run([asset], db, "2026-11-20")
+
+    assert query(db, "SELECT order_id FROM raw.raw_records ORDER BY 1") == [(1,), (2,)]
+    child = "import duckdb, sys; duckdb.connect(sys.argv[1]).execute('CHECKPOINT').fetchall()"
+    subprocess.run([sys.executable, "-c", child, str(db)], check=True, timeout=30)
+
+
+def test_failure_after_delete_rolls_back(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source: Source = {"frame": orders("2026-11-20", [1, 2])}
+    asset = raw_asset(source)
+    run([asset], db, "2026-11-20")
+
+    def explode(*_: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(WarehousePandasTypeHandler, "_insert", staticmethod(explode))
+    with pytest.raises(WarehouseWriteError, match="keeps its previous rows: disk on fire"):
+        run([asset], db, "2026-11-20")
+    assert query(db, "SELECT count(*) FROM raw.raw_records") == [(2,)]
+
+
+def test_columns_match_by_name_and_new_columns_are_added(db: Path) -> None:
+    source: Source = {}
+
+    @dg.asset(
+        partitions_def=dg.StaticPartitionsDefinition(["north", "o'brien"]),
+        metadata={"schema": "staging", "partition_expr": "region"},
+    )
+    def regional() -> pd.DataFrame:
+        return source["frame"]
+
+    source["frame"] = pd.DataFrame({"region": ["north"], "a": [1], "b": ["x"]})
+    run([regional], db, "north")
+    source["frame"] = pd.DataFrame({"c": [2.5], "b": ["y"], "a": [2], "region": ["o'brien"]})
+    run([regional], db, "o'brien")
+    run([regional], db, "o'brien")
+
+    assert query(db, "SELECT region, a, b, c FROM staging.regional ORDER BY a") == [
+        ("north", 1, "x", None),
+        ("o'brien", 2, "y", 2.5),
+    ]
+    assert list(types_of(db, "staging.regional").values()) == [
+        "VARCHAR",
+        "BIGINT",
+        "VARCHAR",
+        "DOUBLE",
+    ]
+
+
+def test_empty_first_frame_creates_typed_table_and_loads_empty(db: Path) -> None:
+    source: Source = {"frame": pd.DataFrame(columns=[c.name for c in RAW_SCHEMA.columns])}
+    raw = raw_asset(source)
+    loaded: dict[str, pd.DataFrame] = {}
+
+    @dg.asset(partitions_def=DAILY, metadata={"schema": "staging", "partition_expr": "day"})
+    def clean(raw_records: pd.DataFrame) -> pd.DataFrame:
+        loaded["frame"] = raw_records
+        return pd.DataFrame({"day": raw_records["partition_date"], "tag": None, "kind": "x"})
+
+    run([raw, clean], db, "2026-11-20")
+
+    assert types_of(db, "raw.raw_records") == {c.name: c.type for c in RAW_SCHEMA.columns}
+    assert list(loaded["frame"].columns) == [c.name for c in RAW_SCHEMA.columns]
+    assert loaded["frame"].empty
+    # Inferred (undeclared) types never become NULL or ENUM.
+    assert set(types_of(db, "staging.clean").values()) <= {"DATE", "VARCHAR", "TIMESTAMP"}
+
+
+def test_inferred_types_avoid_null_and_enum(db: Path) -> None:
+    source: Source = {}
+
+    @dg.asset(metadata={"schema": "mart"})
+    def labels() -> pd.DataFrame:
+        return source["frame"]
+
+    source["frame"] = pd.DataFrame({"note": [None], "kind": pd.Categorical(["a"])})
+    run([labels], db)
+    source["frame"] = pd.DataFrame({"note": ["later text"], "kind": pd.Categorical(["b"])})
+    run([labels], db)
+    assert types_of(db, "mart.labels") == {"note": "VARCHAR", "kind": "VARCHAR"}
+    assert query(db, "SELECT note, kind FROM mart.labels") == [("later text", "b")]
+
+
+def test_empty_rerun_clears_only_that_partition(db: Path) -> None:
+    source: Source = {}
+    asset = raw_asset(source)
+    for day in ("2026-11-20", "2026-11-21"):
+        source["frame"] = orders(day, [1, 2])
+        run([asset], db, day)
+    source["frame"] = orders("2026-11-20", [])
+    result = run([asset], db, "2026-11-20")
+    assert query(db, "SELECT partition_date, count(*) FROM raw.raw_records GROUP BY 1") == [
+        (date(2026, 11, 21), 2)
+    ]
+    assert (
+        result.asset_materializations_for_node("raw_records")[0]
+        .metadata["dagster/partition_row_count"]
+        .value
+        == 0
+    )
+
+
+@pytest.fixture(params=["America/New_York", "Asia/Kolkata"])
+def host_time_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    time.tzset()
+    try:
+        yield request.param
+    finally:
+        if previous is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = previous
+        time.tzset()
+
+
+@pytest.mark.parametrize("column", ["partition_date", "created_at"])
+def test_partition_slices_are_exact_in_any_host_time_zone(
+    db: Path, host_time_zone: str, column: str
+) -> None:
+    assert time.localtime().tm_gmtoff != 0, f"TZ={host_time_zone} did not take effect"
+    source: Source = {}
+    asset = raw_asset(source, expr=column)
+    edges = {"2026-11-19": "23:59:59", "2026-11-20": "00:00:00", "2026-11-21": "00:00:00"}
+    for day, clock in edges.items():
+        frame = orders(day, [int(day[-2:])])
+        source["frame"] = frame.assign(created_at=pd.to_datetime([f"{day}T{clock}Z"], utc=True))
+        run([asset], db, day)
+    source["frame"] = orders("2026-11-20", [99]).assign(
+        created_at=pd.to_datetime(["2026-11-20T23:59:59Z"], utc=True)
+    )
+    run([asset], db, "2026-11-20")
+
+    assert query(db, "SELECT order_id FROM raw.raw_records ORDER BY 1") == [(19,), (21,), (99,)]
+    with connect_warehouse(str(db), read_only=True) as connection:
+        created = connection.execute("SELECT created_at FROM raw.raw_records").fetchdf()
+    assert str(created["created_at"].dt.tz) == "UTC"
+
+
+def test_lock_conflict_fails_fast_naming_the_holder(db: Path) -> None:
+    db.parent.mkdir(parents=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
+            " print('ready', flush=True); time.sleep(60)",
+            str(db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        source: Source = {"frame": orders("2026-11-20", [1])}
+        started = time.monotonic()
+        with pytest.raises(WarehouseLockError) as failure:
+            run([raw_asset(source)], db, "2026-11-20", lock_timeout_seconds=1)
+        assert 0.9 <= time.monotonic() - started < 3.5
+    finally:
+        holder.kill()
+        holder.wait()
+    assert f"PID {holder.pid}" in str(failure.value)
+    assert str(db) in str(failure.value)
+
+
+def test_odd_identifiers_round_trip(db: Path) -> None:
+    source: Source = {"frame": pd.DataFrame({"select": [1], "with space": ["a"], 'quo"te': [2.0]})}
+    loaded: dict[str, pd.DataFrame] = {}
+
+    @dg.asset(metadata={"schema": 'odd "schema'})
+    def odd() -> pd.DataFrame:
+        return source["frame"]
+
+    @dg.asset(metadata={"schema": "mart"})
+    def reader(odd: pd.DataFrame) -> pd.DataFrame:
+        loaded["frame"] = odd
+        return odd
+
+    run([odd, reader], db)
+    source["frame"] = source["frame"][['quo"te', "select", "with space"]]
+    run([odd, reader], db)
+    assert loaded["frame"].to_dict("records") == [{"select": 1, "with space": "a", 'quo"te': 2.0}]
+
+
+def test_loading_a_missing_table_says_what_to_materialize(db: Path) -> None:
+    raw = raw_asset({})
+
+    @dg.asset(partitions_def=DAILY, metadata={"schema": "staging", "partition_expr": "d"})
+    def clean(raw_records: pd.DataFrame) -> pd.DataFrame:
+        return raw_records
+
+    manager = WarehouseIOManager(database=str(db))
+    with pytest.raises(
+        WarehouseTableMissingError,
+        match=r"Table raw\.raw_records does not exist"
+        r" in .*warehouse\.duckdb: materialize raw_records first",
+    ):
+        dg.materialize(
+            [raw, clean],
+            selection=[clean],
+            resources={"io_manager": manager},
+            partition_key="2026-11-20",
+        )

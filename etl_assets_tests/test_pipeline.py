@@ -1,0 +1,233 @@
+"""End to end: the real definitions, the demo API over HTTP, a real DuckDB file, real Dagster."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from etl_assets.definitions import build_definitions
+from etl_assets.demo import DemoSalesApi
+from etl_assets.schema import SALES_TABLE
+
+DAYS = ("2026-11-19", "2026-11-20")
+
+
+def materialize_day(defs: dg.Definitions, day: str, **kwargs: object) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        list(defs.assets or []),
+        resources=defs.resources,
+        selection="raw_records*",
+        partition_key=day,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def query(path: Path, sql: str, *params: object) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as conn:
+        return conn.execute(sql, list(params)).fetchall()
+
+
+def clean_metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key == dg.AssetKey("clean_records"):
+            return {key: value.value for key, value in materialization.metadata.items()}
+    raise AssertionError("clean_records was not materialized")
+
+
+@pytest.fixture
+def two_days_loaded(pipeline_env: Path) -> dict[str, dg.ExecuteInProcessResult]:
+    defs = build_definitions()
+    results = {day: materialize_day(defs, day) for day in DAYS}
+    assert all(result.success for result in results.values())
+    return results
+
+
+def test_two_partitions_land_exactly_the_served_truth(
+    two_days_loaded: dict[str, dg.ExecuteInProcessResult], pipeline_env: Path, demo_api: DemoSalesApi
+) -> None:
+    for day in DAYS:
+        truth = demo_api.day(date.fromisoformat(day))
+        payloads = query(
+            pipeline_env,
+            "SELECT payload FROM raw.raw_records WHERE partition_date = ? ORDER BY _record_index",
+            day,
+        )
+        assert [json.loads(p) for (p,) in payloads] == truth.elements
+
+        sales = query(
+            pipeline_env,
+            "SELECT order_id, status, amount, ordered_at FROM mart.sales_table "
+            "WHERE order_date = ?",
+            day,
+        )
+        assert {row[0] for row in sales} == truth.valid_order_ids
+        assert len(sales) == len(truth.valid_order_ids)  # one row per order
+        assert {row[0]: row[1] for row in sales} == truth.latest_status
+        total = sum(row[2] for row in sales if row[2] is not None)
+        assert math.isclose(total, truth.expected_amount_total, rel_tol=1e-9)
+        assert all(row[3].date().isoformat() == day for row in sales)
+
+        (rejected,) = query(
+            pipeline_env,
+            "SELECT count(*) FROM staging.rejected_records WHERE partition_date = ?",
+            day,
+        )[0]
+        assert rejected == truth.rejected_count
+
+        figures = clean_metadata(two_days_loaded[day])
+        assert figures["served"] == len(truth.elements)
+        assert figures["clean"] == len(truth.valid_order_ids)
+        assert figures["rejected"] == truth.rejected_count
+        assert figures["duplicates"] + figures["superseded"] == truth.redundant_count
+
+
+def test_sales_table_has_the_contract_types(two_days_loaded: object, pipeline_env: Path) -> None:
+    described = query(pipeline_env, "DESCRIBE mart.sales_table")
+    types = {row[0]: row[1] for row in described}
+    for column in SALES_TABLE.columns:
+        assert types[column.name] == column.duckdb_type, column.name
+    assert types["ordered_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["order_date"] == "DATE"
+
+
+def test_rematerializing_a_partition_replaces_exactly_that_partition(
+    two_days_loaded: object, pipeline_env: Path
+) -> None:
+    tables = {
+        "raw.raw_records": "partition_date",
+        "staging.clean_records": "order_date",
+        "staging.rejected_records": "partition_date",
+        "mart.sales_table": "order_date",
+    }
+
+    def snapshot() -> dict[str, list[tuple]]:
+        return {
+            table: query(
+                pipeline_env,
+                f"SELECT {column}, count(*) FROM {table} GROUP BY 1 ORDER BY 1",
+            )
+            for table, column in tables.items()
+        }
+
+    before = snapshot()
+    day2_loaded = query(
+        pipeline_env, "SELECT min(_loaded_at) FROM mart.sales_table WHERE order_date = ?", DAYS[1]
+    )
+    assert materialize_day(build_definitions(), DAYS[0]).success
+    assert snapshot() == before  # same counts per day in every table: no duplicates
+    assert (
+        query(
+            pipeline_env,
+            "SELECT min(_loaded_at) FROM mart.sales_table WHERE order_date = ?",
+            DAYS[1],
+        )
+        == day2_loaded
+    )  # the other day was not rewritten
+
+
+def test_cli_materialize_in_a_subprocess(pipeline_env: Path, dagster_home: Path) -> None:
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "etl_assets",
+            "--select",
+            "raw_records*",
+            "--partition",
+            "2026-11-20",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=os.environ.copy(),
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    counts = dict(
+        query(
+            pipeline_env,
+            "SELECT 'sales', count(*) FROM mart.sales_table UNION ALL "
+            "SELECT 'raw', count(*) FROM raw.raw_records",
+        )
+    )
+    assert counts["raw"] > counts["sales"] > 0
+
+
+def test_definitions_validate_from_the_cli(pipeline_env: Path, dagster_home: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "etl_assets"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+def test_definitions_load_and_wire_the_graph(pipeline_env: Path) -> None:
+    defs = build_definitions()
+    dg.Definitions.validate_loadable(defs)
+    graph = defs.resolve_asset_graph()
+    parents = {
+        key.to_user_string(): sorted(p.to_user_string() for p in graph.get(key).parent_keys)
+        for key in graph.get_all_asset_keys()
+    }
+    assert parents == {
+        "raw_records": [],
+        "clean_records": ["raw_records"],
+        "rejected_records": ["raw_records"],
+        "sales_table": ["clean_records"],
+    }
+
+
+def test_missing_sales_api_url_fails_naming_the_variable(
+    pipeline_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SALES_API_URL")
+    result = materialize_day(build_definitions(), DAYS[0], raise_on_error=False)
+    assert not result.success
+    assert "SALES_API_URL" in _failure_text(result)
+    assert not pipeline_env.exists() or not query(
+        pipeline_env,
+        "SELECT * FROM information_schema.tables WHERE table_name = 'raw_records'",
+    )
+
+
+@pytest.mark.parametrize("bad_url", ["ftp://example.com", "not a url", "http://"])
+def test_malformed_sales_api_url_fails_naming_the_variable(
+    pipeline_env: Path, monkeypatch: pytest.MonkeyPatch, bad_url: str
+) -> None:
+    monkeypatch.setenv("SALES_API_URL", bad_url)
+    result = materialize_day(build_definitions(), DAYS[0], raise_on_error=False)
+    assert not result.success
+    assert "SALES_API_URL" in _failure_text(result)
+
+
+def test_duckdb_path_that_is_a_folder_is_refused(
+    pipeline_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_DUCKDB_PATH", str(tmp_path))
+    with pytest.raises(ValueError, match="ETL_DUCKDB_PATH"):
+        build_definitions()
+
+
+def _failure_text(result: dg.ExecuteInProcessResult) -> str:
+    texts = []
+    for event in result.all_events:
+        if event.is_failure and event.event_specific_data is not None:
+            error = getattr(event.event_specific_data, "error", None)
+            if error is not None:
+                texts.append(error.to_string())
+    return "\n".join(texts)

@@ -1,0 +1,320 @@
+"""Each cleaning rule, directly on DataFrames: no Dagster, no HTTP, no database."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS
+from etl_assets.transform import clean_orders, day_window
+from etl_assets.transform.sales import sales_rows
+
+DAY = date(2026, 11, 20)
+
+
+def order(order_id: Any = 1, **fields: Any) -> dict[str, Any]:
+    base = {
+        "order_id": order_id,
+        "customer_id": "C1",
+        "product": "Widget",
+        "quantity": 2,
+        "unit_price": 3.5,
+        "currency": "EUR",
+        "status": "placed",
+        "region": "North",
+        "timestamp": "2026-11-20T10:00:00Z",
+        "updated_at": "2026-11-20T10:00:00Z",
+    }
+    base.update(fields)
+    return {k: v for k, v in base.items() if v is not ABSENT}
+
+
+ABSENT = object()
+
+
+def raw(*elements: Any) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "_record_index": range(len(elements)),
+            "_page": [1 + i // 3 for i in range(len(elements))],
+            "_position": [i % 3 for i in range(len(elements))],
+            "payload": [json.dumps(e, ensure_ascii=False) for e in elements],
+        }
+    )
+
+
+def clean(*elements: Any, day: date = DAY):
+    return clean_orders(raw(*elements), day)
+
+
+def only_reason(*elements: Any) -> str:
+    result = clean(*elements)
+    assert len(result.clean) == 0
+    assert len(result.rejected) == 1
+    return result.rejected.loc[0, "reason"]
+
+
+def test_valid_order_is_typed_and_kept() -> None:
+    result = clean(order(7))
+    row = result.clean.iloc[0]
+    assert list(result.clean.columns) == CLEAN_RECORDS.column_names
+    assert row["order_id"] == 7
+    assert row["quantity"] == 2
+    assert row["unit_price"] == 3.5
+    assert row["ordered_at"] == pd.Timestamp("2026-11-20T10:00:00Z")
+    assert row["order_date"] == pd.Timestamp("2026-11-20")
+    assert row["_versions"] == 1
+    assert pd.isna(row["_filled_fields"])
+    assert result.counts.served == 1 and result.counts.clean == 1 and result.counts.balanced
+
+
+def test_latest_updated_at_wins_wherever_it_appears() -> None:
+    newer = order(1, status="shipped", updated_at="2026-11-20T15:00:00Z")
+    older = order(1, status="placed", updated_at="2026-11-20T11:00:00Z")
+    result = clean(newer, order(2), older)  # the newer version is served first
+    row = result.clean.set_index("order_id").loc[1]
+    assert row["status"] == "shipped"
+    assert row["updated_at"] == pd.Timestamp("2026-11-20T15:00:00Z")
+    assert row["_record_index"] == 0
+    assert row["_versions"] == 2
+    assert (result.counts.clean, result.counts.superseded, result.counts.duplicates) == (2, 1, 0)
+
+
+def test_updated_at_compares_instants_across_offsets() -> None:
+    # 12:30+02:00 is 10:30Z, earlier than 11:00Z although its wall clock is later.
+    a = order(1, status="a", updated_at="2026-11-20T12:30:00+02:00")
+    b = order(1, status="b", updated_at="2026-11-20T11:00:00Z")
+    assert clean(b, a).clean.loc[0, "status"] == "b"
+
+
+def test_version_without_updated_at_counts_as_oldest_and_ties_go_to_last_served() -> None:
+    undated = order(1, status="undated", updated_at=ABSENT)
+    dated = order(1, status="dated")
+    assert clean(dated, undated).clean.loc[0, "status"] == "dated"
+    first = order(1, status="first")
+    second = order(1, status="second")
+    assert clean(first, second).clean.loc[0, "status"] == "second"
+
+
+def test_exact_duplicates_are_counted_not_kept() -> None:
+    result = clean(order(1), order(1), order(1), order(2))
+    assert len(result.clean) == 2
+    assert result.counts.duplicates == 2
+    assert result.counts.superseded == 0
+    assert result.counts.balanced
+
+
+def test_missing_field_is_filled_from_most_recent_earlier_version_of_same_order() -> None:
+    oldest = order(1, region="West", updated_at="2026-11-20T09:00:00Z")
+    middle = order(1, region="East", updated_at="2026-11-20T10:00:00Z")
+    newest = order(1, region=None, status="paid", updated_at="2026-11-20T11:00:00Z")
+    result = clean(newest, oldest, middle)
+    row = result.clean.iloc[0]
+    assert row["region"] == "East"
+    assert row["status"] == "paid"
+    assert row["_filled_fields"] == "region"
+
+
+def test_fill_never_copies_from_another_order() -> None:
+    # The tutorial's global forward fill would give order 2 the region of order 1.
+    result = clean(order(1, region="West"), order(2, region=None), order(3, region=ABSENT))
+    regions = result.clean.set_index("order_id")["region"]
+    assert regions[1] == "West"
+    assert pd.isna(regions[2]) and pd.isna(regions[3])
+
+
+def test_still_missing_optional_fields_stay_null() -> None:
+    result = clean(order(1, customer_id=None, quantity=None, unit_price=ABSENT, currency=ABSENT))
+    row = result.clean.iloc[0]
+    assert pd.isna(row["customer_id"]) and pd.isna(row["currency"])
+    assert pd.isna(row["quantity"]) and pd.isna(row["unit_price"])
+    amount = sales_rows(result.clean, loaded_at=pd.Timestamp.now(tz="UTC"), run_id="r")["amount"]
+    assert pd.isna(amount.iloc[0])
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("order_id", "42", 42),
+        ("order_id", 42.0, 42),
+        ("order_id", " 42 ", 42),
+        ("quantity", "3", 3),
+        ("quantity", 3.0, 3),
+        ("quantity", "3.0", 3),
+        ("unit_price", "12.50", 12.5),
+        ("unit_price", 0, 0.0),
+        ("unit_price", "1e2", 100.0),
+    ],
+)
+def test_numeric_coercion(field: str, value: Any, expected: Any) -> None:
+    result = clean(order(**{"order_id": 1, field: value}))
+    assert result.clean.loc[0, field] == expected
+
+
+@pytest.mark.parametrize(
+    ("element", "code", "reason"),
+    [
+        (order(quantity="three"), "quantity_not_integer", "quantity 'three' is not an integer"),
+        (order(quantity=2.5), "quantity_not_integer", "quantity 2.5 is not an integer"),
+        (order(quantity=0), "quantity_below_minimum", "quantity 0 is less than 1"),
+        (order(quantity=True), "quantity_not_integer", "quantity true is not an integer"),
+        (order(unit_price=-1), "unit_price_negative", "unit_price -1 is negative"),
+        (order(unit_price="NaN"), "unit_price_not_number", "unit_price 'NaN' is not a number"),
+        (order(unit_price="cheap"), "unit_price_not_number", "unit_price 'cheap' is not a number"),
+        (order(order_id=ABSENT), "order_id_missing", "order_id missing"),
+        (order(order_id=None), "order_id_missing", "order_id missing"),
+        (order(order_id="A-1"), "order_id_not_integer", "order_id 'A-1' is not an integer"),
+        (order(order_id=1.5), "order_id_not_integer", "order_id 1.5 is not an integer"),
+        (order(order_id=2**63), "order_id_out_of_range", f"order_id {2**63} is out of range"),
+        (order(timestamp="yesterday"), "timestamp_not_iso8601", "timestamp 'yesterday' is not"),
+        (order(timestamp="2026-11-20"), "timestamp_not_iso8601", "is not ISO-8601"),
+        (order(timestamp=1763632800), "timestamp_not_iso8601", "timestamp 1763632800 is not"),
+        (
+            order(timestamp="2026-11-19T23:59:59.999Z"),
+            "timestamp_outside_day",
+            "timestamp '2026-11-19T23:59:59.999Z' outside 2026-11-20",
+        ),
+        (order(timestamp="2026-11-21T00:00:00Z"), "timestamp_outside_day", "outside 2026-11-20"),
+        (order(updated_at="soon"), "updated_at_not_iso8601", "updated_at 'soon' is not ISO-8601"),
+        (order(region={"a": 1}), "region_not_text", "region is a JSON object, not text"),
+        ("just text", "not_an_object", "element is a JSON string, not an object"),
+        ([1, 2], "not_an_object", "element is a JSON array, not an object"),
+        (None, "not_an_object", "element is a JSON null, not an object"),
+        (17, "not_an_object", "element is a JSON number, not an object"),
+    ],
+)
+def test_every_rejection_reason(element: Any, code: str, reason: str) -> None:
+    result = clean(element)
+    assert len(result.clean) == 0
+    rejected = result.rejected.iloc[0]
+    assert rejected["reason_code"] == code
+    assert reason in rejected["reason"]
+    assert json.loads(rejected["payload"]) == element
+    assert result.counts.rejected_by_reason == {code: 1}
+    assert result.counts.balanced
+
+
+def test_all_problems_of_an_element_are_listed() -> None:
+    reason = only_reason(order(quantity="three", unit_price=-2))
+    assert reason == "quantity 'three' is not an integer; unit_price -2 is negative"
+
+
+def test_order_without_timestamp_in_any_version_is_rejected() -> None:
+    result = clean(order(5, timestamp=ABSENT), order(5, timestamp=None, status="paid"))
+    assert len(result.clean) == 0
+    assert result.rejected["reason_code"].tolist() == ["timestamp_missing"]
+    assert result.rejected.loc[0, "order_id"] == "5"
+    assert result.counts.superseded == 1 and result.counts.balanced
+
+
+def test_timestamp_filled_from_earlier_version() -> None:
+    result = clean(order(5), order(5, timestamp=None, updated_at="2026-11-20T18:00:00Z"))
+    assert result.clean.loc[0, "ordered_at"] == pd.Timestamp("2026-11-20T10:00:00Z")
+    assert result.clean.loc[0, "_filled_fields"] == "ordered_at"
+
+
+@pytest.mark.parametrize(
+    ("served", "utc"),
+    [
+        ("2026-11-20T10:00:00Z", "2026-11-20T10:00:00Z"),
+        ("2026-11-20T10:00:00", "2026-11-20T10:00:00Z"),  # no offset means UTC
+        ("2026-11-20T12:00:00+02:00", "2026-11-20T10:00:00Z"),
+        ("2026-11-20T05:00:00-05:00", "2026-11-20T10:00:00Z"),
+        ("2026-11-20 10:00:00.123456Z", "2026-11-20T10:00:00.123456Z"),
+        ("2026-11-20T00:00:00Z", "2026-11-20T00:00:00Z"),  # the window's first instant
+        ("2026-11-20T23:59:59.999999Z", "2026-11-20T23:59:59.999999Z"),
+        ("2026-11-21T01:00:00+02:00", "2026-11-20T23:00:00Z"),  # other local day, same UTC day
+    ],
+)
+def test_time_zones_and_window_edges(served: str, utc: str) -> None:
+    result = clean(order(timestamp=served))
+    assert result.clean.loc[0, "ordered_at"] == pd.Timestamp(utc)
+    assert result.clean.loc[0, "order_date"] == pd.Timestamp("2026-11-20")
+
+
+def test_offset_moving_order_to_previous_utc_day_is_rejected() -> None:
+    reason = only_reason(order(timestamp="2026-11-20T01:00:00+02:00"))
+    assert reason == "timestamp '2026-11-20T01:00:00+02:00' outside 2026-11-20"
+
+
+def test_text_is_kept_exactly_and_numbers_become_text() -> None:
+    tricky = "Robert'); DROP TABLE sales_table;-- «日本» \"q\" \u00e9\u0301"
+    result = clean(order(product=tricky, customer_id=1234, region=""))
+    row = result.clean.iloc[0]
+    assert row["product"] == tricky
+    assert row["customer_id"] == "1234"
+    assert row["region"] == ""
+
+
+def test_unknown_fields_do_not_matter_to_clean_but_stay_in_rejected_payload() -> None:
+    result = clean(order(1, coupon="X1"), order(2, quantity="x", coupon="Y"))
+    assert "coupon" not in result.clean.columns
+    assert json.loads(result.rejected.loc[0, "payload"])["coupon"] == "Y"
+
+
+def test_invalid_newer_version_is_rejected_and_valid_older_one_is_kept() -> None:
+    good = order(1, status="placed")
+    bad = order(1, status="paid", quantity="three", updated_at="2026-11-20T20:00:00Z")
+    result = clean(good, bad)
+    assert result.clean.loc[0, "status"] == "placed"
+    assert result.rejected.loc[0, "reason_code"] == "quantity_not_integer"
+    assert result.counts.balanced
+
+
+def test_empty_input_gives_typed_empty_frames() -> None:
+    result = clean_orders(raw(), DAY)
+    assert result.clean.empty and result.rejected.empty
+    assert list(result.clean.columns) == CLEAN_RECORDS.column_names
+    assert list(result.rejected.columns) == REJECTED_RECORDS.column_names
+    assert str(result.clean["ordered_at"].dtype) == "datetime64[ns, UTC]"
+    assert result.counts.served == 0 and result.counts.balanced
+
+
+def test_payload_that_is_not_json_is_rejected() -> None:
+    frame = raw(order(1))
+    frame.loc[0, "payload"] = "{not json"
+    result = clean_orders(frame, DAY)
+    assert result.rejected.loc[0, "reason_code"] == "payload_not_json"
+
+
+def test_lineage_of_rejected_rows_points_back_to_raw() -> None:
+    result = clean(order(1), order(2), order(3), order(4), "bad")
+    row = result.rejected.iloc[0]
+    assert (row["_record_index"], row["_page"], row["_position"]) == (4, 2, 1)
+    assert row["partition_date"] == pd.Timestamp("2026-11-20")
+
+
+def test_counts_balance_on_a_mixed_day() -> None:
+    elements = [
+        order(1),
+        order(1),
+        order(1, status="paid", updated_at="2026-11-20T12:00:00Z"),
+        order(2, quantity="three"),
+        "noise",
+        order(3, timestamp=None),
+        order(4, timestamp="2026-11-19T10:00:00Z"),
+        order(5, region=None),
+    ]
+    counts = clean(*elements).counts
+    assert counts.served == 8
+    assert (counts.clean, counts.rejected, counts.duplicates, counts.superseded) == (2, 4, 1, 1)
+    assert counts.rejected_share == 0.5
+
+
+def test_sales_rows_compute_amount_and_load_columns() -> None:
+    result = clean(order(1, quantity=3, unit_price="19.99"), order(2, quantity=1, unit_price=0))
+    loaded_at = pd.Timestamp("2026-11-21T01:00:00Z")
+    rows = sales_rows(result.clean, loaded_at=loaded_at, run_id="run-1")
+    assert rows["amount"].tolist() == [3 * 19.99, 0.0]
+    assert (rows["_run_id"] == "run-1").all()
+    assert (rows["_loaded_at"] == loaded_at).all()
+
+
+def test_day_window_is_half_open_utc() -> None:
+    start, end = day_window(DAY)
+    assert start == pd.Timestamp("2026-11-20T00:00:00Z")
+    assert end == pd.Timestamp("2026-11-21T00:00:00Z")
