@@ -4,8 +4,6 @@ Each asset is thin wiring: it calls the Sales API client or the pure transforms,
 DataFrame for the warehouse IO manager to persist, and attaches the figures the UI plots.
 """
 
-from __future__ import annotations
-
 from datetime import date
 from typing import Any
 
@@ -35,7 +33,6 @@ EXTRACT_RETRY_POLICY = dg.RetryPolicy(
     max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
-
 def _table_metadata(contract: TableContract, partition_expr: str) -> dict[str, Any]:
     """Definition metadata the IO manager and the UI read: where and how the table is stored."""
     return {
@@ -45,10 +42,8 @@ def _table_metadata(contract: TableContract, partition_expr: str) -> dict[str, A
         "dagster/table_name": contract.qualified_name,
     }
 
-
 def partition_day(context: dg.AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
-
 
 @dg.asset(
     partitions_def=daily_partitions,
@@ -85,7 +80,6 @@ def raw_records(context: dg.AssetExecutionContext, sales_api: SalesApiResource) 
             "extract_seconds": round(stats.seconds, 3),
         },
     )
-
 
 @dg.multi_asset(
     partitions_def=daily_partitions,
@@ -142,7 +136,6 @@ def clean_and_rejected_records(
         dg.Output(result.rejected, output_name="rejected_records", metadata=figures),
     )
 
-
 @dg.asset(
     partitions_def=daily_partitions,
     group_name=GROUP,
@@ -165,6 +158,5 @@ def sales_table(context: dg.AssetExecutionContext, clean_records: pd.DataFrame) 
             "revenue": float(rows["amount"].sum()),
         },
     )
-
 
 sales_assets = [raw_records, clean_and_rejected_records, sales_table]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -22,8 +23,11 @@ def build_definitions() -> dg.Definitions:
     warehouse_path: str | dg.EnvVar = str(duckdb_path())
     if os.environ.get(DUCKDB_PATH_VARIABLE):
         Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # code references are beta in Dagster 1.13; they work
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        assets = dg.with_source_code_references(sales_assets)
     return dg.Definitions(
-        assets=dg.with_source_code_references(sales_assets),
+        assets=assets,
         resources={
             "sales_api": SalesApiResource(
                 base_url=dg.EnvVar(URL_VARIABLE), token=_optional_env(TOKEN_VARIABLE)

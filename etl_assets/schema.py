@@ -164,4 +164,19 @@ SALES_TABLE = TableContract(
     ),
 )
 
-ALL_TABLES = (RAW_RECORDS, CLEAN_RECORDS, REJECTED_RECORDS, SALES_TABLE)
+DAILY_SALES_SUMMARY = TableContract(
+    schema="mart",
+    table="daily_sales_summary",
+    columns=(
+        Column("order_date", "DATE", DAY, "UTC day of the orders: the partition."),
+        _text("region", "Sales region (NULL: not served)."),
+        _text("product", "Product (NULL: not served)."),
+        _text("currency", "Currency of revenue (NULL: not served); never summed across."),
+        Column("orders", "BIGINT", "Int64", "Orders of the day in this group."),
+        Column("units", "BIGINT", "Int64", "Sum of quantity."),
+        Column("revenue", "DOUBLE", "float64", "Sum of amount, in currency."),
+        Column("rejected_rows", "BIGINT", "Int64", "Rows rejected that day (whole day)."),
+    ),
+)
+
+ALL_TABLES = (RAW_RECORDS, CLEAN_RECORDS, REJECTED_RECORDS, SALES_TABLE, DAILY_SALES_SUMMARY)

@@ -71,6 +71,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US_PER_MS = 1_000
 MS_PER_DAY = 86_400_000
 US_PER_DAY = MS_PER_DAY * US_PER_MS
+_NAIVE_EPOCH = datetime(1970, 1, 1)
+_NO_SHIFT = timedelta(0)
 _OFFSETS = {"+02:00": timedelta(hours=2), "-05:00": timedelta(hours=-5), "+00:00": timedelta(0)}
 
 
@@ -85,14 +87,12 @@ def day_start_us(day: date) -> int:
 
 def format_instant(epoch_us: int, offset: str = "Z") -> str:
     """ISO-8601 text of an instant: "Z", "+02:00", ... or "" (no offset, meaning UTC)."""
-    shift = _OFFSETS.get(offset, timedelta(0))
-    moment = EPOCH + timedelta(microseconds=epoch_us) + shift
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    moment = _NAIVE_EPOCH + timedelta(microseconds=epoch_us) + _OFFSETS.get(offset, _NO_SHIFT)
     if moment.microsecond % US_PER_MS:
-        text += f".{moment.microsecond:06d}"
-    elif moment.microsecond:
-        text += f".{moment.microsecond // US_PER_MS:03d}"
-    return text + offset
+        return moment.isoformat() + offset
+    if moment.microsecond:
+        return moment.isoformat(timespec="milliseconds") + offset
+    return moment.isoformat(timespec="seconds") + offset
 
 
 @dataclass
@@ -233,7 +233,7 @@ class _DayBuilder:
             status=status,
             region=rng.choice(REGIONS),
             timestamp_us=ts_us,
-            updated_us=ts_us + (0 if rng.random() < 0.2 else rng.randrange(600_000_000)),
+            updated_us=ts_us + (0 if rng.random() < 0.2 else rng.randrange(600_000) * US_PER_MS),
         )
 
     def _timestamp_style(self) -> str:
@@ -263,10 +263,9 @@ class _DayBuilder:
             else:
                 element[omit] = None
         if rng.random() < NUMERIC_STRING_RATE:
+            price = f"{state.cents // 100}.{state.cents % 100:02d}"  # "12.50", as APIs write it
             for name in rng.sample(("order_id", "quantity", "unit_price"), rng.randint(1, 3)):
-                element[name] = str(element[name])
-            if "unit_price" in element and isinstance(element["unit_price"], str):
-                element["unit_price"] = f"{state.cents // 100}.{state.cents % 100:02d}"
+                element[name] = price if name == "unit_price" else str(element[name])
         if rng.random() < EXTRA_FIELD_RATE:
             name, value = rng.choice(EXTRA_FIELDS)
             element[name] = value
@@ -287,7 +286,7 @@ class _DayBuilder:
         for next_status in chain:
             changed = {"status"}
             state.status = next_status
-            state.updated_us += rng.randrange(60_000_000, 130_000_000_000)
+            state.updated_us += rng.randrange(60_000, 130_000_000) * US_PER_MS
             if rng.random() < 0.25:
                 state.quantity = max(1, state.quantity + rng.choice((-1, 1, 2)))
                 changed.add("quantity")
@@ -340,7 +339,7 @@ class _DayBuilder:
         elif kind == "previous_day":
             earlier_us = self.start_us - rng.randrange(1, 6 * 3_600_000) * US_PER_MS
             element["timestamp"] = format_instant(earlier_us)
-            element["updated_at"] = format_instant(earlier_us + rng.randrange(600_000_000))
+            element["updated_at"] = format_instant(earlier_us + rng.randrange(600_000) * US_PER_MS)
             key = None  # served with its own day, whatever the window says
         self._serve(float(position), served, key)
         self.rejected += 1

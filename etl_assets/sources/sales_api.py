@@ -29,6 +29,7 @@ from urllib3.exceptions import (
     InvalidHeader,
     MaxRetryError,
     NewConnectionError,
+    ProtocolError,
     ReadTimeoutError,
     ResponseError,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "SalesApiAuthError",
     "SalesApiClient",
     "SalesApiClientError",
+    "SalesApiConfigError",
     "SalesApiContractError",
     "SalesApiError",
     "SalesApiUnavailableError",
@@ -112,6 +114,10 @@ class SalesApiUnavailableError(SalesApiError):
 
 class SalesApiContractError(SalesApiError):
     """The API answered, but not as its contract says (body, ``next`` link, endless pages)."""
+
+
+class SalesApiConfigError(SalesApiError, ValueError):
+    """The client's own settings are wrong (URL, token): no request was sent. Not retried."""
 
 
 _E = TypeVar("_E", bound=SalesApiError)
@@ -254,24 +260,24 @@ def validate_base_url(url: str, *, variable: str = "SALES_API_URL") -> str:
     """
     shape = f"{variable} must be an http(s) URL like {EXAMPLE_URL}"
     if not isinstance(url, str):
-        raise ValueError(f"{shape}, got {url!r}")
+        raise SalesApiConfigError(f"{shape}, got {url!r}")
     cleaned = url.strip()
     try:
         parts = urlsplit(cleaned)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise ValueError(f"{shape}, got {url!r}") from None
+        raise SalesApiConfigError(f"{shape}, got {url!r}") from None
     if "@" in parts.netloc:
-        raise ValueError(
+        raise SalesApiConfigError(
             f"{variable} must not contain a user name or password; "
             "put the API token in SALES_API_TOKEN"
         )
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{shape}, got {url!r}")
+        raise SalesApiConfigError(f"{shape}, got {url!r}")
     if any(ch.isspace() for ch in cleaned):
-        raise ValueError(f"{shape} without spaces, got {url!r}")
+        raise SalesApiConfigError(f"{shape} without spaces, got {url!r}")
     if "?" in cleaned or "#" in cleaned:
-        raise ValueError(f"{shape} without query or fragment, got {url!r}")
+        raise SalesApiConfigError(f"{shape} without query or fragment, got {url!r}")
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 
@@ -294,21 +300,23 @@ def _describe_failure(exc: requests.RequestException) -> str:
         return "connect timed out"
     if isinstance(reason, NewConnectionError):
         return f"could not connect ({reason.__cause__ or reason})"
+    if isinstance(reason, ProtocolError):  # ('Connection aborted.', RemoteDisconnected(...))
+        return f"connection dropped ({reason.args[-1]})"
     return f"{type(reason).__name__}: {reason}"
 
 
 def _error_text(response: requests.Response) -> str:
-    """The server's explanation: the JSON "error" field, else the start of the body."""
+    """``: <the server's explanation>`` (its JSON "error" field, else the start of the body)."""
     try:
         body = response.json()
     except ValueError:
         body = None
-    if isinstance(body, dict) and "error" in body:
-        text = str(body["error"])
-    else:
-        text = response.text
+    has_error = isinstance(body, dict) and "error" in body
+    text = str(body["error"]) if has_error else response.text
     text = " ".join(text.split())
-    return text if len(text) <= ERROR_TEXT_CHARS else text[:ERROR_TEXT_CHARS] + "..."
+    if len(text) > ERROR_TEXT_CHARS:
+        text = text[:ERROR_TEXT_CHARS] + "..."
+    return f": {text}" if text else ""
 
 
 class SalesApiClient:
@@ -326,13 +334,16 @@ class SalesApiClient:
         page_size: int = 1000,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
-        retry: RetrySettings = RetrySettings(),  # noqa: B008 - frozen, shared safely
+        retry: RetrySettings = RetrySettings(),  # frozen: safe to share
         max_pages: int = 100_000,
     ) -> None:
         self.base_url = validate_base_url(base_url)
         token = token.strip() if token else None
         if token and any(ch.isspace() or not ch.isprintable() for ch in token):
-            raise ValueError("token must not contain whitespace or control characters")
+            raise SalesApiConfigError(
+                "the API token must not contain whitespace or control characters "
+                "(check SALES_API_TOKEN)"
+            )
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         if connect_timeout <= 0 or read_timeout <= 0:
@@ -409,8 +420,9 @@ class SalesApiClient:
                 )
 
     def _fetch_page(self, number: int, url: str) -> tuple[Page, str | None]:
+        """Fetch and check one page; return it with the absolute URL of the next one (or None)."""
         started = time.monotonic()
-        response = self._get(url, started)
+        response = self._get(url)
         elapsed = time.monotonic() - started
         fetched_at = datetime.now(UTC)
 
@@ -480,8 +492,9 @@ class SalesApiClient:
             attempts=attempts,
         )
 
-    def _get(self, url: str, started: float) -> requests.Response:
+    def _get(self, url: str) -> requests.Response:
         """GET ``url`` with retries; return a 2xx response or raise the matching error."""
+        started = time.monotonic()
         attempts = _Attempts()
         # A fresh Retry per page request: its deadline starts now and it counts this request only.
         self._adapter.max_retries = self._new_retry(attempts)
@@ -517,7 +530,7 @@ class SalesApiClient:
                 what = "requires a token: set SALES_API_TOKEN"
             raise self._error(
                 SalesApiAuthError,
-                f"Sales API {what}: GET {url} -> {described}: {_error_text(response)}",
+                f"Sales API {what}: GET {url} -> {described}{_error_text(response)}",
                 url=url,
                 status=status,
             )
@@ -526,8 +539,7 @@ class SalesApiClient:
         if 400 <= status < 500:
             raise self._error(
                 SalesApiClientError,
-                f"Sales API rejected the request: GET {url} -> {described}: "
-                f"{_error_text(response)}",
+                f"Sales API rejected the request: GET {url} -> {described}{_error_text(response)}",
                 url=url,
                 status=status,
             )

@@ -164,7 +164,9 @@ def connect_warehouse(
     other processes are retried for up to ``lock_timeout_seconds``, then raise
     :class:`WarehouseLockError` quoting DuckDB's message, which names the holder's PID.
     """
-    settings: dict[str, Any] = {"custom_user_agent": "dagster", **(config or {})}
+    # No default settings (not even the stock custom_user_agent): DuckDB lets connections in one
+    # process share a file only when their settings match, e.g. a plain duckdb.connect(path).
+    settings: dict[str, Any] = dict(config or {})
     in_memory = path == IN_MEMORY_DATABASE
     open_read_only = read_only and not in_memory and Path(path).exists()
     if not in_memory and not open_read_only:
@@ -184,7 +186,7 @@ def connect_warehouse(
             path, read_only=False, config=settings, lock_timeout_seconds=lock_timeout_seconds
         )
     try:
-        pass
+        connection.execute(f"SET TimeZone = {quote_literal(SESSION_TIME_ZONE)}")
         yield connection
     finally:
         connection.close()

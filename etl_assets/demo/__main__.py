@@ -1,0 +1,7 @@
+"""``python -m etl_assets.demo``: the same as ``etl-demo-api``."""
+
+import sys
+
+from etl_assets.demo.server import main
+
+sys.exit(main())
