@@ -33,6 +33,7 @@ EXTRACT_RETRY_POLICY = dg.RetryPolicy(
     max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
 
+
 def _table_metadata(contract: TableContract, partition_expr: str) -> dict[str, Any]:
     """Definition metadata the IO manager and the UI read: where and how the table is stored."""
     return {
@@ -42,8 +43,10 @@ def _table_metadata(contract: TableContract, partition_expr: str) -> dict[str, A
         "dagster/table_name": contract.qualified_name,
     }
 
+
 def partition_day(context: dg.AssetExecutionContext) -> date:
     return date.fromisoformat(context.partition_key)
+
 
 @dg.asset(
     partitions_def=daily_partitions,
@@ -80,6 +83,7 @@ def raw_records(context: dg.AssetExecutionContext, sales_api: SalesApiResource) 
             "extract_seconds": round(stats.seconds, 3),
         },
     )
+
 
 @dg.multi_asset(
     partitions_def=daily_partitions,
@@ -136,6 +140,7 @@ def clean_and_rejected_records(
         dg.Output(result.rejected, output_name="rejected_records", metadata=figures),
     )
 
+
 @dg.asset(
     partitions_def=daily_partitions,
     group_name=GROUP,
@@ -148,9 +153,7 @@ def sales_table(context: dg.AssetExecutionContext, clean_records: pd.DataFrame) 
 
     Loaded per UTC day; re-materializing a day replaces exactly that day's rows.
     """
-    rows = sales_rows(
-        clean_records, loaded_at=pd.Timestamp.now(tz="UTC"), run_id=context.run_id
-    )
+    rows = sales_rows(clean_records, loaded_at=pd.Timestamp.now(tz="UTC"), run_id=context.run_id)
     return dg.Output(
         rows,
         metadata={
@@ -158,5 +161,6 @@ def sales_table(context: dg.AssetExecutionContext, clean_records: pd.DataFrame) 
             "revenue": float(rows["amount"].sum()),
         },
     )
+
 
 sales_assets = [raw_records, clean_and_rejected_records, sales_table]

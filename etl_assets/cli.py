@@ -66,8 +66,8 @@ def demo_run_main(argv: list[str] | None = None) -> int:
     # Imported here so that --help answers at once and DAGSTER_HOME is set before Dagster loads.
     import dagster as dg
 
-    from etl_assets.demo import DemoSalesApi
     from etl_assets.definitions import build_definitions
+    from etl_assets.demo import DemoSalesApi
 
     failures = 0
     with DemoSalesApi(orders_per_day=args.orders_per_day, seed=args.seed) as api:
@@ -148,7 +148,7 @@ def _print_summary(warehouse: str, failures: int) -> None:
         for code, count in reasons:
             print(f"    {code:<28} {count:>6}")
     print(f"\nDuckDB file: {warehouse}")
-    print(f"  open it:    duckdb {warehouse}  (or python -c \"import duckdb; ...\")")
+    print(f'  open it:    duckdb {warehouse}  (or python -c "import duckdb; ...")')
     print("Open the UI: make ui   (demo API + dagster dev on http://127.0.0.1:3000)")
     if failures:
         print(f"\n{failures} day(s) failed: see the messages above.")

@@ -15,9 +15,9 @@ from datetime import date
 
 import pandas as pd
 
-from etl_assets.transform.values import json_type
 from etl_assets.schema import RAW_RECORDS
 from etl_assets.sources.sales_api import Page
+from etl_assets.transform.values import json_type
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,9 @@ class SalesApiResource(dg.ConfigurableResource):
     @contextmanager
     def open_client(self) -> Iterator[SalesApiClient]:
         base_url = validate_base_url(self.base_url, variable=URL_VARIABLE)
-        retry = RetrySettings(max_attempts=self.max_attempts, total_seconds=self.retry_budget_seconds)
+        retry = RetrySettings(
+            max_attempts=self.max_attempts, total_seconds=self.retry_budget_seconds
+        )
         with SalesApiClient(
             base_url,
             token=self.token or None,

@@ -80,9 +80,7 @@ RAW_RECORDS = TableContract(
     table="raw_records",
     columns=(
         Column("partition_date", "DATE", DAY, "UTC day whose window [D, D+1) was requested."),
-        Column(
-            "_record_index", "BIGINT", "Int64", "Position of the element in the day's stream."
-        ),
+        Column("_record_index", "BIGINT", "Int64", "Position of the element in the day's stream."),
         Column("_page", "BIGINT", "Int64", "1-based number of the page that served it."),
         Column("_position", "BIGINT", "Int64", "0-based position of the element in its page."),
         _text("_page_url", "URL of the page that served it (never carries credentials)."),
@@ -159,7 +157,9 @@ SALES_TABLE = TableContract(
             UTC_TIMESTAMP,
             "When the source last changed the order.",
         ),
-        Column("_loaded_at", "TIMESTAMP WITH TIME ZONE", UTC_TIMESTAMP, "When this row was loaded."),
+        Column(
+            "_loaded_at", "TIMESTAMP WITH TIME ZONE", UTC_TIMESTAMP, "When this row was loaded."
+        ),
         _text("_run_id", "Dagster run that loaded this row."),
     ),
 )

@@ -53,7 +53,9 @@ def two_days_loaded(pipeline_env: Path) -> dict[str, dg.ExecuteInProcessResult]:
 
 
 def test_two_partitions_land_exactly_the_served_truth(
-    two_days_loaded: dict[str, dg.ExecuteInProcessResult], pipeline_env: Path, demo_api: DemoSalesApi
+    two_days_loaded: dict[str, dg.ExecuteInProcessResult],
+    pipeline_env: Path,
+    demo_api: DemoSalesApi,
 ) -> None:
     for day in DAYS:
         truth = demo_api.day(date.fromisoformat(day))

@@ -242,7 +242,7 @@ def test_offset_moving_order_to_previous_utc_day_is_rejected() -> None:
 
 
 def test_text_is_kept_exactly_and_numbers_become_text() -> None:
-    tricky = "Robert'); DROP TABLE sales_table;-- «日本» \"q\" \u00e9\u0301"
+    tricky = 'Robert\'); DROP TABLE sales_table;-- «日本» "q" \u00e9\u0301'
     result = clean(order(product=tricky, customer_id=1234, region=""))
     row = result.clean.iloc[0]
     assert row["product"] == tricky

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS
 from etl_assets.transform.values import (
     Problem,
     describe,
@@ -34,7 +35,6 @@ from etl_assets.transform.values import (
     parse_text,
     parse_timestamp,
 )
-from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS
 
 TEXT_FIELDS = ("customer_id", "product", "currency", "status", "region")
 # Fields a winning version may take from an earlier version of the same order, in table order.

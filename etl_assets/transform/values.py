@@ -97,9 +97,7 @@ def parse_integer(field: str, value: Any, *, minimum: int | None = None) -> int:
     if not BIGINT_MIN <= integer <= BIGINT_MAX:
         raise Problem(f"{field}_out_of_range", f"{field} {describe(value)} is out of range")
     if minimum is not None and integer < minimum:
-        raise Problem(
-            f"{field}_below_minimum", f"{field} {describe(value)} is less than {minimum}"
-        )
+        raise Problem(f"{field}_below_minimum", f"{field} {describe(value)} is less than {minimum}")
     return integer
 
 
@@ -121,7 +119,9 @@ def parse_timestamp(field: str, value: Any) -> pd.Timestamp:
     try:
         parsed = pd.Timestamp(text)
     except (ValueError, OverflowError):
-        raise Problem(f"{field}_not_iso8601", f"{field} {describe(value)} is not ISO-8601") from None
+        raise Problem(
+            f"{field}_not_iso8601", f"{field} {describe(value)} is not ISO-8601"
+        ) from None
     if parsed is pd.NaT or not isinstance(parsed, pd.Timestamp):
         raise Problem(f"{field}_not_iso8601", f"{field} {describe(value)} is not ISO-8601")
     if parsed.tzinfo is None:
