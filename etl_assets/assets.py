@@ -1,20 +1,35 @@
-"""The asset graph: raw_records → clean_records + rejected_records → sales_table.
+"""The asset graph: raw_records → clean_records + rejected_records → sales_table → summary.
 
 Each asset is thin wiring: it calls the Sales API client or the pure transforms, returns a
 DataFrame for the warehouse IO manager to persist, and attaches the figures the UI plots.
 """
 
+from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+from pydantic import Field
 
+from etl_assets.checks import (
+    clean_records_check_results,
+    clean_records_check_specs,
+    raw_records_check_results,
+    raw_records_check_specs,
+)
+from etl_assets.metadata import (
+    column_lineage,
+    markdown_preview,
+    revenue_by_currency,
+    same_name_lineage,
+)
 from etl_assets.partitions import daily_partitions
 from etl_assets.raw import raw_frame
 from etl_assets.resources import SalesApiResource
 from etl_assets.schema import (
     CLEAN_RECORDS,
+    DAILY_SALES_SUMMARY,
     RAW_RECORDS,
     REJECTED_RECORDS,
     SALES_TABLE,
@@ -22,10 +37,15 @@ from etl_assets.schema import (
 )
 from etl_assets.sources.sales_api import SalesApiError
 from etl_assets.transform import clean_orders, day_window
+from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE
 from etl_assets.transform.sales import sales_rows
+from etl_assets.transform.summary import daily_summary
 
 GROUP = "sales"
 OWNERS = ["team:data-engineering"]
+# DuckDB allows one writer per file: every step that writes takes a slot of this pool, so parallel
+# runs (backfills) queue for the warehouse instead of failing on its lock (limit in dagster.yaml).
+WAREHOUSE_POOL = "duckdb_warehouse"
 
 # Transient API trouble that outlasted the client's own retries gets two more tries of the whole
 # step, minutes apart; refused tokens and broken contracts fail at once (Failure, no retry).
@@ -55,8 +75,12 @@ def partition_day(context: dg.AssetExecutionContext) -> date:
     kinds={"python", "duckdb"},
     metadata=_table_metadata(RAW_RECORDS, "partition_date"),
     retry_policy=EXTRACT_RETRY_POLICY,
+    check_specs=raw_records_check_specs,
+    pool=WAREHOUSE_POOL,
 )
-def raw_records(context: dg.AssetExecutionContext, sales_api: SalesApiResource) -> dg.Output:
+def raw_records(
+    context: dg.AssetExecutionContext, sales_api: SalesApiResource
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Every element the Sales API served for the day, exactly as served.
 
     Duplicates, invalid records, non-objects and unknown fields are all kept (as JSON text),
@@ -75,13 +99,24 @@ def raw_records(context: dg.AssetExecutionContext, sales_api: SalesApiResource) 
         f"Fetched {stats.elements} elements in {stats.pages} pages for {day} "
         f"in {stats.seconds:.2f} s"
     )
-    return dg.Output(
+    yield dg.Output(
         frame,
         metadata={
             "elements_served": stats.elements,
             "pages_fetched": stats.pages,
             "extract_seconds": round(stats.seconds, 3),
+            "preview": markdown_preview(frame[["_record_index", "_page", "payload"]]),
         },
+    )
+    yield from raw_records_check_results(frame)
+
+
+class CleaningConfig(dg.Config):
+    max_rejected_share: float = Field(
+        default=DEFAULT_MAX_REJECTED_SHARE,
+        ge=0.0,
+        le=1.0,
+        description="Rejected share of the served elements above which a check warns.",
     )
 
 
@@ -108,20 +143,20 @@ def raw_records(context: dg.AssetExecutionContext, sales_api: SalesApiResource) 
             metadata=_table_metadata(REJECTED_RECORDS, "partition_date"),
         ),
     },
+    check_specs=clean_records_check_specs,
+    pool=WAREHOUSE_POOL,
 )
 def clean_and_rejected_records(
-    context: dg.AssetExecutionContext, raw_records: pd.DataFrame
-) -> tuple[dg.Output, dg.Output]:
+    context: dg.AssetExecutionContext, config: CleaningConfig, raw_records: pd.DataFrame
+) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Validate, deduplicate and fill the day's raw elements in one pass.
 
     Nothing disappears: served = clean + rejected + duplicates + superseded, recorded as
-    metadata on both outputs.
+    metadata on both outputs and checked (blocking) before sales_table may load.
     """
     day = partition_day(context)
     result = clean_orders(raw_records, day)
     counts = result.counts
-    if not counts.balanced:  # a broken invariant must stop the load, not reach the mart
-        raise dg.Failure(description=f"Cleaning lost elements for {day}: {counts}")
     figures = {
         "served": counts.served,
         "clean": counts.clean,
@@ -135,10 +170,26 @@ def clean_and_rejected_records(
         f"{day}: {counts.served} served → {counts.clean} clean, {counts.rejected} rejected, "
         f"{counts.duplicates} duplicates, {counts.superseded} superseded"
     )
-    return (
-        dg.Output(result.clean, output_name="clean_records", metadata=figures),
-        dg.Output(result.rejected, output_name="rejected_records", metadata=figures),
+    yield dg.Output(
+        result.clean,
+        output_name="clean_records",
+        metadata={**figures, "preview": markdown_preview(result.clean)},
     )
+    yield dg.Output(
+        result.rejected,
+        output_name="rejected_records",
+        metadata={
+            **figures,
+            "preview": markdown_preview(result.rejected[["order_id", "reason", "payload"]]),
+        },
+    )
+    yield from clean_records_check_results(result.clean, counts, day, config.max_rejected_share)
+
+
+_SALES_LINEAGE = {
+    **same_name_lineage("clean_records", CLEAN_RECORDS.column_names),
+    "amount": [("clean_records", "quantity"), ("clean_records", "unit_price")],
+}
 
 
 @dg.asset(
@@ -147,6 +198,7 @@ def clean_and_rejected_records(
     owners=OWNERS,
     kinds={"pandas", "duckdb"},
     metadata=_table_metadata(SALES_TABLE, "order_date"),
+    pool=WAREHOUSE_POOL,
 )
 def sales_table(context: dg.AssetExecutionContext, clean_records: pd.DataFrame) -> dg.Output:
     """The sales fact table for analysts: one row per order, amount = quantity × unit_price.
@@ -154,13 +206,60 @@ def sales_table(context: dg.AssetExecutionContext, clean_records: pd.DataFrame) 
     Loaded per UTC day; re-materializing a day replaces exactly that day's rows.
     """
     rows = sales_rows(clean_records, loaded_at=pd.Timestamp.now(tz="UTC"), run_id=context.run_id)
+    lineage = {c: deps for c, deps in _SALES_LINEAGE.items() if c in SALES_TABLE.column_names}
     return dg.Output(
         rows,
         metadata={
             "orders": len(rows),
-            "revenue": float(rows["amount"].sum()),
+            **revenue_by_currency(rows, "amount"),
+            "dagster/column_lineage": column_lineage(lineage),
+            "preview": markdown_preview(rows),
         },
     )
 
 
-sales_assets = [raw_records, clean_and_rejected_records, sales_table]
+_SUMMARY_LINEAGE = {
+    "order_date": [("sales_table", "order_date")],
+    **same_name_lineage("sales_table", ["region", "product", "currency"]),
+    "orders": [("sales_table", "order_id")],
+    "units": [("sales_table", "quantity")],
+    "revenue": [("sales_table", "amount")],
+    "rejected_rows": [("rejected_records", "_record_index")],
+}
+
+
+@dg.asset(
+    partitions_def=daily_partitions,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"pandas", "duckdb"},
+    metadata=_table_metadata(DAILY_SALES_SUMMARY, "order_date"),
+    ins={
+        "sales_table": dg.AssetIn(),
+        "rejected_records": dg.AssetIn(metadata={"columns": ["_record_index"]}),
+    },
+    pool=WAREHOUSE_POOL,
+)
+def daily_sales_summary(
+    context: dg.AssetExecutionContext, sales_table: pd.DataFrame, rejected_records: pd.DataFrame
+) -> dg.Output:
+    """Revenue and order counts of the day by region, product and currency.
+
+    Never adds amounts across currencies. Carries the day's rejected-row count so one query
+    shows both the business figures and the data quality behind them.
+    """
+    summary = daily_summary(sales_table, partition_day(context), len(rejected_records))
+    return dg.Output(
+        summary,
+        metadata={
+            "groups": len(summary),
+            "orders": int(summary["orders"].sum()),
+            "rejected_rows": len(rejected_records),
+            **revenue_by_currency(summary, "revenue"),
+            "dagster/column_lineage": column_lineage(_SUMMARY_LINEAGE),
+            "preview": markdown_preview(summary, rows=20),
+        },
+    )
+
+
+sales_assets = [raw_records, clean_and_rejected_records, sales_table, daily_sales_summary]

@@ -1,6 +1,4 @@
-"""The single place that wires assets, resources and the warehouse into one ``Definitions``."""
-
-from __future__ import annotations
+"""The single place that wires assets, checks, jobs, schedules, sensors and resources."""
 
 import os
 import warnings
@@ -9,7 +7,17 @@ from pathlib import Path
 import dagster as dg
 
 from etl_assets.assets import sales_assets
+from etl_assets.checks import built_in_checks, freshness_sensor
+from etl_assets.jobs import daily_sales_job, daily_sales_summary_job
 from etl_assets.resources import TOKEN_VARIABLE, URL_VARIABLE, SalesApiResource
+from etl_assets.schedules import (
+    CRON_VARIABLE,
+    DEFAULT_CRON,
+    DEFAULT_TIMEZONE,
+    TIMEZONE_VARIABLE,
+    build_daily_schedule,
+)
+from etl_assets.sensors import run_failure_alert_sensor, sales_summary_sensor
 from etl_assets.settings import DUCKDB_PATH_VARIABLE, duckdb_path
 from etl_assets.warehouse import WarehouseIOManager
 
@@ -20,19 +28,29 @@ def _optional_env(name: str) -> dg.EnvVar | None:
 
 
 def build_definitions() -> dg.Definitions:
-    warehouse_path: str | dg.EnvVar = str(duckdb_path())
+    warehouse_path = duckdb_path()
     if os.environ.get(DUCKDB_PATH_VARIABLE):
         Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():  # code references are beta in Dagster 1.13; they work
         warnings.simplefilter("ignore", dg.BetaWarning)
         assets = dg.with_source_code_references(sales_assets)
+    checks = built_in_checks(sales_assets)
     return dg.Definitions(
         assets=assets,
+        asset_checks=checks,
+        jobs=[daily_sales_job, daily_sales_summary_job],
+        schedules=[
+            build_daily_schedule(
+                cron=os.environ.get(CRON_VARIABLE) or DEFAULT_CRON,
+                timezone=os.environ.get(TIMEZONE_VARIABLE) or DEFAULT_TIMEZONE,
+            )
+        ],
+        sensors=[sales_summary_sensor, run_failure_alert_sensor, freshness_sensor(checks)],
         resources={
             "sales_api": SalesApiResource(
                 base_url=dg.EnvVar(URL_VARIABLE), token=_optional_env(TOKEN_VARIABLE)
             ),
-            "io_manager": WarehouseIOManager(database=warehouse_path),
+            "io_manager": WarehouseIOManager(database=str(warehouse_path)),
         },
     )
 

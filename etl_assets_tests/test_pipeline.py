@@ -191,6 +191,7 @@ def test_definitions_load_and_wire_the_graph(pipeline_env: Path) -> None:
         "clean_records": ["raw_records"],
         "rejected_records": ["raw_records"],
         "sales_table": ["clean_records"],
+        "daily_sales_summary": ["rejected_records", "sales_table"],
     }
 
 

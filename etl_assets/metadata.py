@@ -1,0 +1,43 @@
+"""Materialization metadata the UI shows: previews, per-currency revenue, column lineage."""
+
+from collections.abc import Mapping, Sequence
+
+import dagster as dg
+import pandas as pd
+
+PREVIEW_ROWS = 5
+
+
+def markdown_preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> dg.MetadataValue:
+    """The first rows as a markdown table (pandas renders it; tabulate comes with Dagster)."""
+    if frame.empty:
+        return dg.MetadataValue.md("_no rows_")
+    return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
+
+
+def revenue_by_currency(frame: pd.DataFrame, amount_column: str) -> dict[str, float]:
+    """``revenue_EUR``-style figures; amounts in different currencies are never added up."""
+    sums = frame.groupby("currency", dropna=False)[amount_column].sum()
+    return {
+        f"revenue_{'unknown' if pd.isna(currency) else currency}": round(float(total), 2)
+        for currency, total in sums.items()
+    }
+
+
+def column_lineage(
+    sources: Mapping[str, Sequence[tuple[str, str]]],
+) -> dg.TableColumnLineage:
+    """``{"amount": [("clean_records", "quantity"), ...]}`` → Dagster's column lineage."""
+    return dg.TableColumnLineage(
+        deps_by_column={
+            column: [
+                dg.TableColumnDep(asset_key=dg.AssetKey(asset), column_name=source)
+                for asset, source in deps
+            ]
+            for column, deps in sources.items()
+        }
+    )
+
+
+def same_name_lineage(asset: str, columns: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    return {column: [(asset, column)] for column in columns}

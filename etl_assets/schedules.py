@@ -1,0 +1,40 @@
+"""The daily schedule. Its partition keys come from the partitions definition itself, so the
+schedule, backfills and the UI always name the same days."""
+
+import dagster as dg
+
+from etl_assets.jobs import daily_sales_job
+from etl_assets.partitions import daily_partitions
+
+# Shortly after midnight UTC: yesterday's window [D, D+1) is then closed.
+DEFAULT_CRON = "15 0 * * *"
+DEFAULT_TIMEZONE = "UTC"
+CRON_VARIABLE = "ETL_SCHEDULE_CRON"
+TIMEZONE_VARIABLE = "ETL_SCHEDULE_TIMEZONE"
+
+
+def build_daily_schedule(
+    cron: str = DEFAULT_CRON, timezone: str = DEFAULT_TIMEZONE
+) -> dg.ScheduleDefinition:
+    """On each tick of ``cron``, materialize the newest complete UTC day (normally yesterday)."""
+
+    @dg.schedule(
+        name="daily_sales_schedule",
+        job=daily_sales_job,
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=(
+            f"Loads the newest complete UTC day ({cron}, {timezone}) from the Sales API to "
+            "sales_table; sales_summary_sensor then updates daily_sales_summary."
+        ),
+    )
+    def daily_sales_schedule(context: dg.ScheduleEvaluationContext):
+        tick_time = context.scheduled_execution_time
+        day = daily_partitions.get_last_partition_key(current_time=tick_time)
+        if day is None:
+            return dg.SkipReason(f"No complete day before {tick_time} to load")
+        # One run per day whatever the tick: a re-evaluated tick launches nothing twice.
+        return dg.RunRequest(run_key=day, partition_key=day)
+
+    return daily_sales_schedule

@@ -1,0 +1,161 @@
+"""Data-quality rules as pure functions: each returns whether it passed and what it found.
+
+The asset checks in ``etl_assets/checks.py`` only wrap these, so every rule is tested directly
+on DataFrames and the same rule reads the same in the UI and in the code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from etl_assets.transform.orders import CleaningCounts, day_window
+from etl_assets.transform.values import json_type
+
+# JSON types each source field may arrive as (besides null). Numbers may come as numeric strings.
+EXPECTED_SOURCE_TYPES: dict[str, frozenset[str]] = {
+    "order_id": frozenset({"number", "string"}),
+    "customer_id": frozenset({"string", "number"}),
+    "product": frozenset({"string"}),
+    "quantity": frozenset({"number", "string"}),
+    "unit_price": frozenset({"number", "string"}),
+    "currency": frozenset({"string"}),
+    "status": frozenset({"string"}),
+    "region": frozenset({"string"}),
+    "timestamp": frozenset({"string"}),
+    "updated_at": frozenset({"string"}),
+}
+REQUIRED_FIELDS = ("order_id", "ordered_at")
+DEFAULT_MAX_REJECTED_SHARE = 0.05
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    passed: bool
+    description: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def _sample(values: pd.Series, limit: int = 5) -> list[Any]:
+    return [v.item() if hasattr(v, "item") else v for v in values.head(limit).tolist()]
+
+
+def unique_order_ids(clean: pd.DataFrame) -> RuleResult:
+    duplicated = clean.loc[clean["order_id"].duplicated(keep=False), "order_id"].drop_duplicates()
+    return RuleResult(
+        passed=duplicated.empty,
+        description=f"{len(duplicated)} order_id(s) appear more than once",
+        details={"duplicated_order_ids": _sample(duplicated)},
+    )
+
+
+def required_fields_present(clean: pd.DataFrame) -> RuleResult:
+    missing = {name: int(clean[name].isna().sum()) for name in REQUIRED_FIELDS}
+    return RuleResult(
+        passed=not any(missing.values()),
+        description="rows missing a required field: "
+        + ", ".join(f"{name} {count}" for name, count in missing.items()),
+        details={"missing_by_field": missing},
+    )
+
+
+def quantity_at_least_one(clean: pd.DataFrame) -> RuleResult:
+    bad = clean.loc[clean["quantity"].notna() & (clean["quantity"] < 1), "order_id"]
+    return RuleResult(
+        passed=bad.empty,
+        description=f"{len(bad)} row(s) with quantity < 1",
+        details={"order_ids": _sample(bad)},
+    )
+
+
+def unit_price_not_negative(clean: pd.DataFrame) -> RuleResult:
+    bad = clean.loc[clean["unit_price"].notna() & (clean["unit_price"] < 0), "order_id"]
+    return RuleResult(
+        passed=bad.empty,
+        description=f"{len(bad)} row(s) with unit_price < 0",
+        details={"order_ids": _sample(bad)},
+    )
+
+
+def ordered_at_inside_day(clean: pd.DataFrame, day: date) -> RuleResult:
+    start, end = day_window(day)
+    stamps = clean["ordered_at"]
+    bad = clean.loc[stamps.isna() | (stamps < start) | (stamps >= end), "order_id"]
+    return RuleResult(
+        passed=bad.empty,
+        description=f"{len(bad)} row(s) with ordered_at outside [{start}, {end})",
+        details={"order_ids": _sample(bad)},
+    )
+
+
+def reconciliation(counts: CleaningCounts) -> RuleResult:
+    accounted = counts.clean + counts.rejected + counts.duplicates + counts.superseded
+    return RuleResult(
+        passed=counts.balanced,
+        description=(
+            f"served {counts.served} = clean {counts.clean} + rejected {counts.rejected} + "
+            f"duplicates {counts.duplicates} + superseded {counts.superseded}"
+            + ("" if counts.balanced else f" (accounted for {accounted})")
+        ),
+        details={"served": counts.served, "accounted": accounted},
+    )
+
+
+def rejected_share_within(counts: CleaningCounts, max_share: float) -> RuleResult:
+    share = counts.rejected_share
+    return RuleResult(
+        passed=share <= max_share,
+        description=f"rejected share {share:.2%} (threshold {max_share:.2%})",
+        details={"rejected_share": round(share, 6), "threshold": max_share},
+    )
+
+
+def source_field_profile(payloads: pd.Series) -> dict[str, dict[str, int]]:
+    """For every top-level field of the served objects: how often each JSON type appeared."""
+    profile: dict[str, Counter[str]] = defaultdict(Counter)
+    for payload in payloads.tolist():
+        try:
+            element = json.loads(payload)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(element, dict):
+            for name, value in element.items():
+                profile[name][json_type(value)] += 1
+    return {name: dict(counter) for name, counter in sorted(profile.items())}
+
+
+def schema_drift(profile: dict[str, dict[str, int]]) -> RuleResult:
+    """New fields, expected fields never served, and fields served with an unexpected type."""
+    seen = set(profile)
+    new_fields = sorted(seen - set(EXPECTED_SOURCE_TYPES))
+    missing_fields = sorted(set(EXPECTED_SOURCE_TYPES) - seen) if profile else []
+    type_changes = {
+        name: sorted(set(types) - EXPECTED_SOURCE_TYPES[name] - {"null"})
+        for name, types in profile.items()
+        if name in EXPECTED_SOURCE_TYPES and set(types) - EXPECTED_SOURCE_TYPES[name] - {"null"}
+    }
+    parts = []
+    if new_fields:
+        parts.append("new fields: " + ", ".join(new_fields))
+    if missing_fields:
+        parts.append("fields never served: " + ", ".join(missing_fields))
+    if type_changes:
+        parts.append(
+            "unexpected types: "
+            + ", ".join(f"{name} as {'/'.join(types)}" for name, types in type_changes.items())
+        )
+    return RuleResult(
+        passed=not parts,
+        description="; ".join(parts) or "source fields and types as expected",
+        details={
+            "new_fields": new_fields,
+            "missing_fields": missing_fields,
+            "type_changes": type_changes,
+            "profile": profile,
+        },
+    )
