@@ -21,7 +21,6 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	@mkdir -p $(DAGSTER_HOME)
 	$(BIN)/etl-demo-run $(ARGS)
 
 lint: install
@@ -40,7 +39,7 @@ api: install
 
 # The UI with the demo API beside it; Ctrl-C stops both.
 ui: install
-	@mkdir -p $(DAGSTER_HOME)
+	@$(BIN)/etl-dagster-home >/dev/null
 	@$(BIN)/etl-demo-api --port $(DEMO_API_PORT) & api=$$!; \
 	trap 'kill $$api 2>/dev/null' EXIT INT TERM; \
 	SALES_API_URL=http://127.0.0.1:$(DEMO_API_PORT) $(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT)

@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 import time
+from importlib import resources
+from pathlib import Path
 from datetime import UTC, date, datetime, timedelta
 
 from etl_assets.settings import DUCKDB_PATH_VARIABLE, duckdb_path, project_root
@@ -46,11 +48,22 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _ensure_dagster_home() -> str:
-    home = os.environ.get("DAGSTER_HOME") or str(project_root() / ".dagster_home")
-    os.makedirs(home, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = os.path.abspath(home)
-    return os.environ["DAGSTER_HOME"]
+def ensure_dagster_home() -> str:
+    """DAGSTER_HOME (default: .dagster_home in the checkout), with our dagster.yaml if it has none."""
+    home = Path(os.environ.get("DAGSTER_HOME") or project_root() / ".dagster_home").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    instance_config = home / "dagster.yaml"
+    if not instance_config.exists():
+        template = resources.files("etl_assets") / "instance" / "dagster.yaml"
+        instance_config.write_text(template.read_text())
+    os.environ["DAGSTER_HOME"] = str(home)
+    return str(home)
+
+
+def dagster_home_main() -> int:
+    """``etl-dagster-home``: create DAGSTER_HOME with the project's dagster.yaml; print it."""
+    print(ensure_dagster_home())
+    return 0
 
 
 def demo_run_main(argv: list[str] | None = None) -> int:
@@ -60,7 +73,7 @@ def demo_run_main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    home = _ensure_dagster_home()
+    home = ensure_dagster_home()
     days = [args.last_day - timedelta(days=n) for n in reversed(range(args.days))]
 
     # Imported here so that --help answers at once and DAGSTER_HOME is set before Dagster loads.

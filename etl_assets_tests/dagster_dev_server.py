@@ -80,7 +80,7 @@ class DagsterDevServer:
     log_path: Path
     dagster_home: Path
     warehouse_path: Path
-    api_url: str
+    api: DemoSalesApi
     host: str = HOST
     location_name: str = ""
     repository_name: str = ""
@@ -303,7 +303,7 @@ def running_dagster_dev(workdir: Path) -> Iterator[DagsterDevServer]:
             log_path=log_path,
             dagster_home=dagster_home,
             warehouse_path=warehouse_path,
-            api_url=api.url,
+            api=api,
         )
         survivors: dict[int, str] = {}
         try:
