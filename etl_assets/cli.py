@@ -11,9 +11,9 @@ import argparse
 import os
 import sys
 import time
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from datetime import UTC, date, datetime, timedelta
 
 from etl_assets.settings import DUCKDB_PATH_VARIABLE, duckdb_path, project_root
 

@@ -1,6 +1,8 @@
 """The daily schedule. Its partition keys come from the partitions definition itself, so the
 schedule, backfills and the UI always name the same days."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from etl_assets.jobs import daily_sales_job
@@ -31,8 +33,11 @@ def build_daily_schedule(
     )
     def daily_sales_schedule(context: dg.ScheduleEvaluationContext):
         tick_time = context.scheduled_execution_time
-        day = daily_partitions.get_last_partition_key(current_time=tick_time)
-        if day is None:
+        # The UTC day that ended most recently before the tick: the day containing tick - 24 h.
+        day = daily_partitions.get_partition_key_for_timestamp(
+            (tick_time - timedelta(days=1)).timestamp()
+        )
+        if day < daily_partitions.get_first_partition_key():
             return dg.SkipReason(f"No complete day before {tick_time} to load")
         # One run per day whatever the tick: a re-evaluated tick launches nothing twice.
         return dg.RunRequest(run_key=day, partition_key=day)

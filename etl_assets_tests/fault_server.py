@@ -75,6 +75,7 @@ class RecordedRequest:
     path: str  # path and query, as sent
     headers: Mapping[str, str]  # keys lower-cased
     received_at: float  # time.monotonic()
+    body: bytes = b""  # what a POST sent
 
     @property
     def query(self) -> dict[str, str]:
@@ -127,6 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
             path=self.path,
             headers={k.lower(): v for k, v in self.headers.items()},
             received_at=time.monotonic(),
+            body=self.rfile.read(int(self.headers.get("Content-Length") or 0)),
         )
         action = self.server.fault.record_and_pick(request)
         time.sleep(action.delay)
