@@ -49,7 +49,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def ensure_dagster_home() -> str:
-    """DAGSTER_HOME (default: .dagster_home in the checkout), with our dagster.yaml if it has none."""
+    """DAGSTER_HOME (default .dagster_home in the checkout), with our dagster.yaml if none."""
     home = Path(os.environ.get("DAGSTER_HOME") or project_root() / ".dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
     instance_config = home / "dagster.yaml"
