@@ -205,7 +205,7 @@ class DagsterDevServer:
         return self.wait_for(f"waiting for run {run_id} to finish", finished, timeout)
 
     def runs(self, tags: dict[str, str]) -> list[dict[str, Any]]:
-        """Runs carrying all ``tags``: runId, status, assetSelection, tags."""
+        """Runs carrying all ``tags``, newest first (fields: see ``RUNS_QUERY``)."""
         tag_filter = [{"key": key, "value": value} for key, value in tags.items()]
         data = self.graphql(RUNS_QUERY, {"tags": tag_filter})["runsOrError"]
         if data["__typename"] != "Runs":
@@ -381,8 +381,10 @@ query Runs($tags: [ExecutionTag!]) {
     ... on Runs {
       results {
         runId
+        jobName
         status
         assetSelection { path }
+        assetMaterializations { assetKey { path } partition }
         tags { key value }
       }
     }

@@ -20,6 +20,7 @@ import pytest
 from etl_assets_tests.dagster_dev_server import (
     ASSET_NODES_QUERY,
     REPOSITORIES_QUERY,
+    TERMINAL_RUN_STATUSES,
     DagsterDevServer,
     running_dagster_dev,
 )
@@ -71,9 +72,9 @@ def summary_run(server: DagsterDevServer, loaded_run: dict[str, Any]) -> dict[st
     assert loaded_run["status"] == "SUCCESS", server.fail(f"load run: {loaded_run}")
 
     def ended_summary_run() -> dict[str, Any] | None:
-        for run in server.runs({"dagster/partition": PARTITION}):
-            selection = {"/".join(key["path"]) for key in run["assetSelection"] or []}
-            if SUMMARY in selection and run["status"] in {"SUCCESS", "FAILURE", "CANCELED"}:
+        tags = {"dagster/partition": PARTITION, "dagster/sensor_name": SUMMARY_SENSOR}
+        for run in server.runs(tags):
+            if run["status"] in TERMINAL_RUN_STATUSES:
                 return run
         return None
 
@@ -122,16 +123,21 @@ def test_a_launched_partition_materializes(
         if r["runId"] == loaded_run["run_id"]
     ]
     assert {"/".join(key["path"]) for key in run["assetSelection"]} == set(LOADED_ASSETS)
+    materialized = {
+        ("/".join(m["assetKey"]["path"]), m["partition"]) for m in run["assetMaterializations"]
+    }
+    assert materialized == {(asset, PARTITION) for asset in LOADED_ASSETS}
 
 
 def test_the_sensor_summarizes_exactly_the_changed_partition(
     server: DagsterDevServer, summary_run: dict[str, Any]
 ) -> None:
     assert summary_run["status"] == "SUCCESS", server.fail(f"summary run: {summary_run}")
-    tags = {tag["key"]: tag["value"] for tag in summary_run["tags"]}
-    assert tags.get("dagster/sensor_name") == SUMMARY_SENSOR
-    assert tags.get("dagster/partition") == PARTITION
-    assert {"/".join(key["path"]) for key in summary_run["assetSelection"]} == {SUMMARY}
+    materialized = {
+        ("/".join(m["assetKey"]["path"]), m["partition"])
+        for m in summary_run["assetMaterializations"]
+    }
+    assert materialized == {(SUMMARY, PARTITION)}
     by_sensor = server.runs({"dagster/sensor_name": SUMMARY_SENSOR})
     assert [run["runId"] for run in by_sensor] == [summary_run["runId"]]  # no other day, once
 
