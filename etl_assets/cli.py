@@ -22,7 +22,10 @@ SUMMARY_TABLES = (
     ("staging.clean_records", "order_date"),
     ("staging.rejected_records", "partition_date"),
     ("mart.sales_table", "order_date"),
+    ("mart.daily_sales_summary", "order_date"),
 )
+# Per-step DEBUG lines would bury the per-day progress; warnings and errors still show.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -100,6 +103,7 @@ def demo_run_main(argv: list[str] | None = None) -> int:
                     partition_key=day.isoformat(),
                     instance=instance,
                     raise_on_error=False,
+                    run_config=QUIET_RUN_CONFIG,
                 )
                 failures += _report_day(result, day, time.monotonic() - began)
     _print_summary(str(warehouse), failures)
@@ -161,7 +165,8 @@ def _print_summary(warehouse: str, failures: int) -> None:
         for code, count in reasons:
             print(f"    {code:<28} {count:>6}")
     print(f"\nDuckDB file: {warehouse}")
-    print(f'  open it:    duckdb {warehouse}  (or python -c "import duckdb; ...")')
+    query = f"duckdb.connect('{warehouse}', read_only=True).sql('FROM mart.sales_table LIMIT 5')"
+    print(f'  query it:   .venv/bin/python -c "import duckdb; print({query})"')
     print("Open the UI: make ui   (demo API + dagster dev on http://127.0.0.1:3000)")
     if failures:
         print(f"\n{failures} day(s) failed: see the messages above.")
