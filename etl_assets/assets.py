@@ -36,16 +36,21 @@ from etl_assets.schema import (
     TableContract,
 )
 from etl_assets.sources.sales_api import SalesApiError
-from etl_assets.transform import clean_orders, day_window
+from etl_assets.transform import day_window
 from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE
+from etl_assets.transform.ranges import clean_days, days_between
 from etl_assets.transform.sales import sales_rows
-from etl_assets.transform.summary import daily_summary
+from etl_assets.transform.summary import summaries_for_days
 
 GROUP = "sales"
 OWNERS = ["team:data-engineering"]
 # DuckDB allows one writer per file: every step that writes takes a slot of this pool, so parallel
 # runs (backfills) queue for the warehouse instead of failing on its lock (limit in dagster.yaml).
 WAREHOUSE_POOL = "duckdb_warehouse"
+
+# A backfill (UI or `dagster asset materialize --partition-range`) runs as ONE run over all its
+# days: one process, one writer, no lock contention; each day is still extracted and cleaned alone.
+SINGLE_RUN_BACKFILL = dg.BackfillPolicy.single_run()
 
 # Transient API trouble that outlasted the client's own retries gets two more tries of the whole
 # step, minutes apart; refused tokens and broken contracts fail at once (Failure, no retry).
@@ -64,8 +69,14 @@ def _table_metadata(contract: TableContract, partition_expr: str) -> dict[str, A
     }
 
 
-def partition_day(context: dg.AssetExecutionContext) -> date:
-    return date.fromisoformat(context.partition_key)
+def partition_days(context: dg.AssetExecutionContext) -> list[date]:
+    """The UTC days this run covers: one, or several in a single-run backfill."""
+    window = context.partition_time_window
+    return days_between(window.start.date(), window.end.date())
+
+
+def partition_label(days: list[date]) -> str:
+    return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
 
 
 @dg.asset(
@@ -77,6 +88,7 @@ def partition_day(context: dg.AssetExecutionContext) -> date:
     retry_policy=EXTRACT_RETRY_POLICY,
     check_specs=raw_records_check_specs,
     pool=WAREHOUSE_POOL,
+    backfill_policy=SINGLE_RUN_BACKFILL,
 )
 def raw_records(
     context: dg.AssetExecutionContext, sales_api: SalesApiResource
@@ -86,25 +98,29 @@ def raw_records(
     Duplicates, invalid records, non-objects and unknown fields are all kept (as JSON text),
     with the page and position that served each one. Re-materializing replaces the day.
     """
-    day = partition_day(context)
-    start, end = day_window(day)
+    frames, pages, seconds = [], 0, 0.0
     try:
         with sales_api.open_client() as client:
-            frame, stats = raw_frame(client.iter_pages(start, end), day, context.run_id)
+            for day in partition_days(context):
+                start, end = day_window(day)
+                frame, stats = raw_frame(client.iter_pages(start, end), day, context.run_id)
+                context.log.info(
+                    f"Fetched {stats.elements} elements in {stats.pages} pages for {day} "
+                    f"in {stats.seconds:.2f} s"
+                )
+                frames.append(frame)
+                pages, seconds = pages + stats.pages, seconds + stats.seconds
     except SalesApiError as error:
         if error.retryable:
             raise
         raise dg.Failure(description=str(error), allow_retries=False) from None
-    context.log.info(
-        f"Fetched {stats.elements} elements in {stats.pages} pages for {day} "
-        f"in {stats.seconds:.2f} s"
-    )
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     yield dg.Output(
         frame,
         metadata={
-            "elements_served": stats.elements,
-            "pages_fetched": stats.pages,
-            "extract_seconds": round(stats.seconds, 3),
+            "elements_served": len(frame),
+            "pages_fetched": pages,
+            "extract_seconds": round(seconds, 3),
             "preview": markdown_preview(frame[["_record_index", "_page", "payload"]]),
         },
     )
@@ -145,6 +161,7 @@ class CleaningConfig(dg.Config):
     },
     check_specs=clean_records_check_specs,
     pool=WAREHOUSE_POOL,
+    backfill_policy=SINGLE_RUN_BACKFILL,
 )
 def clean_and_rejected_records(
     context: dg.AssetExecutionContext, config: CleaningConfig, raw_records: pd.DataFrame
@@ -154,8 +171,8 @@ def clean_and_rejected_records(
     Nothing disappears: served = clean + rejected + duplicates + superseded, recorded as
     metadata on both outputs and checked (blocking) before sales_table may load.
     """
-    day = partition_day(context)
-    result = clean_orders(raw_records, day)
+    days = partition_days(context)
+    result = clean_days(raw_records, days)
     counts = result.counts
     figures = {
         "served": counts.served,
@@ -167,8 +184,9 @@ def clean_and_rejected_records(
         "rejected_by_reason": dg.MetadataValue.json(counts.rejected_by_reason),
     }
     context.log.info(
-        f"{day}: {counts.served} served → {counts.clean} clean, {counts.rejected} rejected, "
-        f"{counts.duplicates} duplicates, {counts.superseded} superseded"
+        f"{partition_label(days)}: {counts.served} served → {counts.clean} clean, "
+        f"{counts.rejected} rejected, {counts.duplicates} duplicates, "
+        f"{counts.superseded} superseded"
     )
     yield dg.Output(
         result.clean,
@@ -183,7 +201,7 @@ def clean_and_rejected_records(
             "preview": markdown_preview(result.rejected[["order_id", "reason", "payload"]]),
         },
     )
-    yield from clean_records_check_results(result.clean, counts, day, config.max_rejected_share)
+    yield from clean_records_check_results(result.clean, counts, days, config.max_rejected_share)
 
 
 _SALES_LINEAGE = {
@@ -199,6 +217,7 @@ _SALES_LINEAGE = {
     kinds={"pandas", "duckdb"},
     metadata=_table_metadata(SALES_TABLE, "order_date"),
     pool=WAREHOUSE_POOL,
+    backfill_policy=SINGLE_RUN_BACKFILL,
 )
 def sales_table(context: dg.AssetExecutionContext, clean_records: pd.DataFrame) -> dg.Output:
     """The sales fact table for analysts: one row per order, amount = quantity × unit_price.
@@ -224,7 +243,7 @@ _SUMMARY_LINEAGE = {
     "orders": [("sales_table", "order_id")],
     "units": [("sales_table", "quantity")],
     "revenue": [("sales_table", "amount")],
-    "rejected_rows": [("rejected_records", "_record_index")],
+    "rejected_rows": [("rejected_records", "partition_date")],
 }
 
 
@@ -236,9 +255,10 @@ _SUMMARY_LINEAGE = {
     metadata=_table_metadata(DAILY_SALES_SUMMARY, "order_date"),
     ins={
         "sales_table": dg.AssetIn(),
-        "rejected_records": dg.AssetIn(metadata={"columns": ["_record_index"]}),
+        "rejected_records": dg.AssetIn(metadata={"columns": ["partition_date"]}),
     },
     pool=WAREHOUSE_POOL,
+    backfill_policy=SINGLE_RUN_BACKFILL,
 )
 def daily_sales_summary(
     context: dg.AssetExecutionContext, sales_table: pd.DataFrame, rejected_records: pd.DataFrame
@@ -248,7 +268,9 @@ def daily_sales_summary(
     Never adds amounts across currencies. Carries the day's rejected-row count so one query
     shows both the business figures and the data quality behind them.
     """
-    summary = daily_summary(sales_table, partition_day(context), len(rejected_records))
+    days = partition_days(context)
+    rejected_days = pd.to_datetime(rejected_records["partition_date"]).dt.date.value_counts()
+    summary = summaries_for_days(sales_table, days, rejected_days.to_dict())
     return dg.Output(
         summary,
         metadata={

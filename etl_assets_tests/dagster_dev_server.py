@@ -214,7 +214,7 @@ class DagsterDevServer:
 
     def session_pids(self) -> dict[int, str]:
         """Every live (non-zombie) process of the server's session, with its command line."""
-        return _session_members(self.process.pid)
+        return session_members(self.process.pid)
 
     def stop(self) -> dict[int, str]:
         """SIGTERM the session, wait, SIGKILL what is left; return what survived SIGTERM."""
@@ -224,9 +224,7 @@ class DagsterDevServer:
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT_SECONDS
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
-        while _session_members(sid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        survivors = _session_members(sid)
+        survivors = wait_for_session_exit(sid, max(0.0, deadline - time.monotonic()))
         for pid in survivors:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -234,11 +232,20 @@ class DagsterDevServer:
             os.killpg(sid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
+        wait_for_session_exit(sid, 5)
         self._session.close()
         return survivors
 
 
-def _session_members(sid: int) -> dict[int, str]:
+def wait_for_session_exit(sid: int, timeout: float) -> dict[int, str]:
+    """Wait until no process of session ``sid`` is left; return those still there at timeout."""
+    deadline = time.monotonic() + timeout
+    while (members := session_members(sid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return members
+
+
+def session_members(sid: int) -> dict[int, str]:
     """Processes whose session id is ``sid`` (``start_new_session`` made the server a leader)."""
     members: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
@@ -252,8 +259,8 @@ def _session_members(sid: int) -> dict[int, str]:
         # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
         fields = stat[stat.rindex(")") + 2 :].split()
         state, session = fields[0], int(fields[3])
-        if session == sid and state != "Z":
-            members[int(entry.name)] = cmdline.strip()[:200]
+        if session == sid and state not in "ZX":  # zombies and the dead run nothing
+            members[int(entry.name)] = f"[{state}] {cmdline.strip()[:200]}"
     return members
 
 

@@ -234,3 +234,39 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
             if error is not None:
                 texts.append(error.to_string())
     return "\n".join(texts)
+
+
+def test_partition_range_backfill_from_the_cli_is_one_run_with_exact_days(
+    pipeline_env: Path, dagster_home: Path, demo_api: DemoSalesApi
+) -> None:
+    days = ["2026-10-01", "2026-10-02", "2026-10-03"]
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "asset",
+            "materialize",
+            "-m",
+            "etl_assets",
+            "--select",
+            "raw_records*",
+            "--partition-range",
+            f"{days[0]}...{days[-1]}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for day in days:
+        truth = demo_api.day(date.fromisoformat(day))
+        ids = query(pipeline_env, "SELECT order_id FROM mart.sales_table WHERE order_date = ?", day)
+        assert {row[0] for row in ids} == truth.valid_order_ids
+        assert len(ids) == len(truth.valid_order_ids)
+        (rejected,) = query(
+            pipeline_env,
+            "SELECT DISTINCT rejected_rows FROM mart.daily_sales_summary WHERE order_date = ?",
+            day,
+        )[0]
+        assert rejected == truth.rejected_count

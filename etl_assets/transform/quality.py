@@ -46,7 +46,10 @@ def _sample(values: pd.Series, limit: int = 5) -> list[Any]:
 
 
 def unique_order_ids(clean: pd.DataFrame) -> RuleResult:
-    duplicated = clean.loc[clean["order_id"].duplicated(keep=False), "order_id"].drop_duplicates()
+    """One row per order and day (a backfill run holds several days)."""
+    keys = ["order_id", "order_date"] if "order_date" in clean.columns else ["order_id"]
+    repeated = clean.duplicated(subset=keys, keep=False)
+    duplicated = clean.loc[repeated, "order_id"].drop_duplicates()
     return RuleResult(
         passed=duplicated.empty,
         description=f"{len(duplicated)} order_id(s) appear more than once",
@@ -84,6 +87,13 @@ def unit_price_not_negative(clean: pd.DataFrame) -> RuleResult:
 
 def ordered_at_inside_day(clean: pd.DataFrame, day: date) -> RuleResult:
     start, end = day_window(day)
+    return ordered_at_inside_window(clean, start, end)
+
+
+def ordered_at_inside_window(
+    clean: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
+) -> RuleResult:
+    """Every ordered_at lies in the run's partition window [start, end)."""
     stamps = clean["ordered_at"]
     bad = clean.loc[stamps.isna() | (stamps < start) | (stamps >= end), "order_id"]
     return RuleResult(
