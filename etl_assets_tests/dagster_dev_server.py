@@ -2,9 +2,11 @@
 
 ``running_dagster_dev`` starts the bundled demo API, a temp ``DAGSTER_HOME`` and warehouse, and
 the README's own command (``dagster dev`` from the checkout, which loads ``[tool.dagster]`` of
-pyproject.toml) on a free 127.0.0.1 port, in its own session. It yields once the code location
-is loaded, and on exit stops the whole session and checks that no process of it is left.
-Everything else in this module talks to the server over HTTP/GraphQL only.
+pyproject.toml; or ``dg dev``) on a free 127.0.0.1 port, in its own session. It yields once the
+code location is loaded, and on exit stops the whole session and checks that no process of it is
+left. ``DagsterDevServer`` then talks to the server over HTTP/GraphQL only.
+
+Used by test_dagster_dev.py, test_ui_browser.py and test_dg_cli.py (one server per module).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import requests
 from etl_assets.demo import DemoSalesApi
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent  # dagster, dg: installed beside this interpreter
 HOST = "127.0.0.1"
 
 # The demo API the server's runs extract from.
@@ -274,14 +277,47 @@ def server_environment(dagster_home: Path, warehouse_path: Path, api_url: str) -
             "ETL_DUCKDB_PATH": str(warehouse_path),
             "SALES_API_URL": api_url,
             "PYTHONUNBUFFERED": "1",
+            # dg compares the active venv with the project's; we are running in it.
+            "VIRTUAL_ENV": sys.prefix,
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
         }
     )
     return env
 
 
+def dagster_dev_command(port: int) -> list[str]:
+    """The README's ``dagster dev`` (``make ui``), bound to 127.0.0.1."""
+    return [sys.executable, "-m", "dagster", "dev", "-h", HOST, "-p", str(port)]
+
+
+def dg_dev_command(port: int) -> list[str]:
+    """``dg dev`` of dagster-dg-cli, the command that supersedes ``dagster dev``."""
+    return [str(VENV_BIN / "dg"), "dev", "-h", HOST, "-p", str(port)]
+
+
 @contextlib.contextmanager
-def running_dagster_dev(workdir: Path) -> Iterator[DagsterDevServer]:
-    """Demo API + ``dagster dev`` under ``workdir``; yields when loaded, always cleans up.
+def _sigint_not_ignored() -> Iterator[None]:
+    """Let children start with SIGINT at its default, even when we run in the background.
+
+    ``dagster dev`` maps SIGTERM to whatever SIGINT does. A shell's background job (``make test
+    &``) ignores SIGINT, children inherit that through exec, and SIGTERM would then be ignored
+    too. A Python-level handler is reset to the default at exec; "ignore" is not.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@contextlib.contextmanager
+def running_dagster_dev(
+    workdir: Path, command: Callable[[int], list[str]] = dagster_dev_command
+) -> Iterator[DagsterDevServer]:
+    """Demo API + ``command(port)`` under ``workdir``; yields when loaded, always cleans up.
 
     Raises ``DagsterDevError`` (with the server's log tail) when it does not come up in time,
     and when a process of the server's session outlives SIGTERM.
@@ -292,11 +328,10 @@ def running_dagster_dev(workdir: Path) -> Iterator[DagsterDevServer]:
     warehouse_path = workdir / "warehouse" / "warehouse.duckdb"
     log_path = workdir / "dagster_dev.log"
     port = free_port()
-    command = [sys.executable, "-m", "dagster", "dev", "-h", HOST, "-p", str(port)]
     with DemoSalesApi(orders_per_day=DEMO_ORDERS_PER_DAY, seed=DEMO_SEED) as api:
-        with log_path.open("wb") as log:
+        with log_path.open("wb") as log, _sigint_not_ignored():
             process = subprocess.Popen(
-                command,
+                command(port),
                 cwd=REPO_ROOT,
                 env=server_environment(dagster_home, warehouse_path, api.url),
                 stdin=subprocess.DEVNULL,

@@ -17,6 +17,7 @@ import struct
 import subprocess
 import zlib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,6 @@ GROUP = "sales"
 SCREENSHOT_PATH = REPO_ROOT / "docs" / "asset-graph.png"
 UPDATE_VARIABLE = "ETL_UPDATE_SCREENSHOT"
 REQUIRE_VARIABLE = "ETL_REQUIRE_CHROMIUM"
-SCREENSHOT_PARTITION = "2026-11-20"  # materialized first when the docs picture is rewritten
 
 WINDOW = (1600, 1000)
 # Virtual time the page gets to fetch its GraphQL data and lay out the graph; real time is
@@ -168,11 +168,12 @@ def check_png(data: bytes) -> tuple[int, int]:
 
 
 def _load_one_day(server: DagsterDevServer) -> None:
-    """For the docs picture: one day loaded and summarized, so the graph shows real status."""
-    run_id = server.launch_assets(ASSETS[:4], SCREENSHOT_PARTITION)
+    """For the docs picture: yesterday (UTC) loaded and summarized, as the schedule would."""
+    day = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    run_id = server.launch_assets(ASSETS[:4], day)
     assert server.wait_for_run(run_id) == "SUCCESS", server.fail(f"run {run_id} failed")
     tags = {
-        "dagster/partition": SCREENSHOT_PARTITION,
+        "dagster/partition": day,
         "dagster/sensor_name": "sales_summary_sensor",
     }
     server.wait_for(
