@@ -10,7 +10,7 @@ DEMO_API_PORT ?= 8765
 UI_PORT ?= 3000
 export DAGSTER_HOME
 
-.PHONY: install demo test lint format ui api clean
+.PHONY: install demo test lint format ui api reliability bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ format: install
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The heavy fault-injection scenarios (~5 min) and their table (see README, Reliability).
+reliability: install
+	$(BIN)/python -m etl_assets_tests.reliability.report $(ARGS)
 
 api: install
 	$(BIN)/etl-demo-api --port $(DEMO_API_PORT)

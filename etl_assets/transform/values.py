@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pandas as pd
+from pandas.errors import OutOfBoundsDatetime
 
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
@@ -124,6 +125,12 @@ def parse_timestamp(field: str, value: Any) -> pd.Timestamp:
         ) from None
     if parsed is pd.NaT or not isinstance(parsed, pd.Timestamp):
         raise Problem(f"{field}_not_iso8601", f"{field} {describe(value)} is not ISO-8601")
+    try:  # frames hold nanoseconds: 1677-09-21 .. 2262-04-11 (a "9999-12-31" would crash later)
+        parsed = parsed.as_unit("ns")
+    except OutOfBoundsDatetime:
+        raise Problem(
+            f"{field}_out_of_range", f"{field} {describe(value)} is out of range"
+        ) from None
     if parsed.tzinfo is None:
         return parsed.tz_localize("UTC")
     return parsed.tz_convert("UTC")
