@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
+import numpy as np
+import orjson
 import pandas as pd
 
 from etl_assets.schema import RAW_RECORDS
 from etl_assets.sources.sales_api import Page
 from etl_assets.transform.values import json_type
+
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number",
+               bool: "boolean", type(None): "null"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -27,38 +33,50 @@ class ExtractStats:
     seconds: float
 
 
+def _python_text(element: Any) -> str:
+    return json.dumps(element, ensure_ascii=False, separators=(",", ":"))
+
+
+def _orjson_text(element: Any) -> str:
+    return orjson.dumps(element).decode()
+
+
+def _texts(page: Page) -> list[str]:
+    """Each record as compact JSON text; orjson when the page came from a strict parser."""
+    dumps: Callable[[Any], str] = _orjson_text if page.strict_json else _python_text
+    return [dumps(element) for element in page.records]
+
+
 def raw_frame(pages: Iterable[Page], day: date, run_id: str) -> tuple[pd.DataFrame, ExtractStats]:
     """Collect every page of a day into the ``raw_records`` contract."""
     began = time.monotonic()
-    page_numbers: list[int] = []
-    positions: list[int] = []
+    numbers: list[int] = []
+    sizes: list[int] = []
     urls: list[str] = []
     fetched: list[pd.Timestamp] = []
     types: list[str] = []
     payloads: list[str] = []
-    page_count = 0
     for page in pages:
-        page_count += 1
-        stamp = pd.Timestamp(page.fetched_at)
-        for position, element in enumerate(page.records):
-            page_numbers.append(page.number)
-            positions.append(position)
-            urls.append(page.url)
-            fetched.append(stamp)
-            types.append(json_type(element))
-            payloads.append(json.dumps(element, ensure_ascii=False, separators=(",", ":")))
+        numbers.append(page.number)
+        sizes.append(len(page.records))
+        urls.append(page.url)
+        fetched.append(pd.Timestamp(page.fetched_at))
+        types += [_JSON_TYPES.get(type(e)) or json_type(e) for e in page.records]
+        payloads += _texts(page)
+    counts = np.asarray(sizes, dtype=np.int64)
+    starts = np.cumsum(counts) - counts
     frame = pd.DataFrame(
         {
             "partition_date": pd.Timestamp(day.isoformat()),
-            "_record_index": range(len(payloads)),
-            "_page": page_numbers,
-            "_position": positions,
-            "_page_url": urls,
-            "_extracted_at": pd.to_datetime(fetched, utc=True),
+            "_record_index": np.arange(len(payloads), dtype=np.int64),
+            "_page": np.repeat(np.asarray(numbers, dtype=np.int64), counts),
+            "_position": np.arange(len(payloads), dtype=np.int64) - np.repeat(starts, counts),
+            "_page_url": np.repeat(np.asarray(urls, dtype=object), counts),
+            "_extracted_at": np.repeat(pd.to_datetime(fetched, utc=True), counts),
             "_run_id": run_id,
             "payload_type": types,
             "payload": payloads,
         }
     )
-    stats = ExtractStats(pages=page_count, elements=len(payloads), seconds=time.monotonic() - began)
+    stats = ExtractStats(pages=len(sizes), elements=len(payloads), seconds=time.monotonic() - began)
     return RAW_RECORDS.conform(frame), stats

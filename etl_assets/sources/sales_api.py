@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import ConnectionPool
@@ -58,6 +59,8 @@ ORDERS_PATH = "/orders"
 RETRY_STATUSES = frozenset({429, *range(500, 600)})
 #: How much of an error body is quoted in an error message.
 ERROR_TEXT_CHARS = 300
+#: Charsets orjson reads (it reads UTF-8 only; anything else is decoded by requests).
+_UTF8 = frozenset({"utf-8", "utf8"})
 #: Example shown when a base URL is rejected.
 EXAMPLE_URL = "http://127.0.0.1:8765"
 
@@ -171,6 +174,9 @@ class Page:
     records: list[Any]
     fetched_at: datetime  # UTC
     elapsed_seconds: float  # including retries
+    #: True when a strict parser read the page (no NaN/Infinity, integers within 64 bits), so
+    #: any JSON serializer writes its records back unchanged.
+    strict_json: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -435,10 +441,17 @@ class SalesApiClient:
             )
 
         problem = None
+        strict = (response.encoding or "utf-8").lower().replace("_", "-") in _UTF8
         try:
-            body = response.json()
-        except ValueError:
-            problem = f"body is not JSON (starts with {response.text[:80]!r})"
+            if not strict:
+                raise orjson.JSONDecodeError("not UTF-8", "", 0)
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:  # NaN, huge integers, or not JSON at all: Python decides
+            strict = False
+            try:
+                body = response.json()
+            except ValueError:
+                problem = f"body is not JSON (starts with {response.text[:80]!r})"
         if problem is not None:  # raised here, outside the except: no chained context
             raise broken(problem)
 
@@ -463,7 +476,12 @@ class SalesApiClient:
                     "(the token is only sent to the Sales API)"
                 )
         page = Page(
-            number=number, url=url, records=data, fetched_at=fetched_at, elapsed_seconds=elapsed
+            number=number,
+            url=url,
+            records=data,
+            fetched_at=fetched_at,
+            elapsed_seconds=elapsed,
+            strict_json=strict,
         )
         return page, next_url
 

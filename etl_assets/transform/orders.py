@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
+import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS
+from etl_assets.schema import REJECTED_RECORDS
+from etl_assets.transform.fast import accepted_versions
+from etl_assets.transform.resolve import FILLABLE_FIELDS, resolve_versions
+from etl_assets.transform.resolve import LINEAGE as _LINEAGE
 from etl_assets.transform.values import (
     Problem,
     describe,
@@ -37,10 +43,7 @@ from etl_assets.transform.values import (
 )
 
 TEXT_FIELDS = ("customer_id", "product", "currency", "status", "region")
-# Fields a winning version may take from an earlier version of the same order, in table order.
-FILLABLE_FIELDS = ("customer_id", "product", "currency", "status", "region", "quantity",
-                   "unit_price", "ordered_at")  # fmt: skip
-_LINEAGE = ("_record_index", "_page", "_position")
+__all__ = ["FILLABLE_FIELDS", "CleaningCounts", "CleaningResult", "clean_orders", "parse_version"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,11 @@ class CleaningResult:
 
 def day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The half-open UTC window [day 00:00Z, day+1 00:00Z) a daily partition covers."""
+    return _day_window(day)
+
+
+@lru_cache(maxsize=64)  # parse_version asks once per element
+def _day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
     start = pd.Timestamp(day.isoformat(), tz="UTC")
     return start, start + timedelta(days=1)
 
@@ -117,17 +125,6 @@ def parse_version(element: Any, day: date) -> dict[str, Any]:
     return version
 
 
-def _decoded(raw: pd.DataFrame) -> Iterator[tuple[dict[str, Any], Any, Problem | None]]:
-    lineage = [raw[name].tolist() for name in _LINEAGE]
-    for position, payload in enumerate(raw["payload"].tolist()):
-        row = {name: values[position] for name, values in zip(_LINEAGE, lineage, strict=True)}
-        row["payload"] = payload
-        try:
-            yield row, json.loads(payload), None
-        except (TypeError, ValueError):
-            yield row, None, Problem("payload_not_json", "payload is not valid JSON")
-
-
 def _rejection(row: dict[str, Any], element: Any, problem: Problem, day: date) -> dict[str, Any]:
     order_id = element.get("order_id") if isinstance(element, dict) else None
     return {
@@ -145,24 +142,28 @@ def parse_text_lenient(value: Any) -> str:
 
 
 def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:
-    """Validate, deduplicate and fill one day of raw elements (see the module docstring)."""
-    versions: list[dict[str, Any]] = []
-    rejections: list[dict[str, Any]] = []
-    for row, element, problem in _decoded(raw):
-        if problem is None:
-            try:
-                version = parse_version(element, day)
-            except Problem as found:
-                problem = found
-            else:
-                version.update({name: row[name] for name in _LINEAGE})
-                version["payload"] = row["payload"]
-                version["_canonical"] = json.dumps(element, sort_keys=True)
-                versions.append(version)
-                continue
-        rejections.append(_rejection(row, element, problem, day))
+    """Validate, deduplicate and fill one day of raw elements (see the module docstring).
 
-    clean, late_rejections, duplicates = _resolve_versions(versions, day)
+    Plainly valid elements are typed in bulk (``fast.accepted_versions``); every other element
+    goes through :func:`parse_version`, which also writes every rejection reason.
+    """
+    try:
+        accepted, flagged = accepted_versions(raw, day)
+    except (duckdb.Error, pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: no shortcut
+        accepted, flagged = None, np.arange(len(raw), dtype=np.int64)
+    payloads = raw["payload"]
+    versions, rejections = _check_elements(raw, flagged, day)
+    frame = _versions_frame(raw, accepted, versions)
+    clean, late, duplicates = resolve_versions(frame, raw["payload"])
+    late_rejections = [
+        _rejection(
+            {**{n: order[n] for n in _LINEAGE}, "payload": payloads.iloc[order["_row"]]},
+            {"order_id": int(order["order_id"])},
+            Problem("timestamp_missing", "timestamp missing in every version of the order"),
+            day,
+        )
+        for order in late.to_dict("records")
+    ]
     rejections.extend(late_rejections)
     rejected = REJECTED_RECORDS.conform(pd.DataFrame(rejections))
     rejected = rejected.sort_values("_record_index", kind="stable").reset_index(drop=True)
@@ -171,54 +172,60 @@ def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:
         clean=len(clean),
         rejected=len(rejected),
         duplicates=duplicates,
-        superseded=len(versions) - len(clean) - len(late_rejections) - duplicates,
+        superseded=len(frame) - len(clean) - len(late_rejections) - duplicates,
         rejected_by_reason=dict(Counter(rejected["reason_code"].tolist()).most_common()),
     )
     return CleaningResult(clean=clean, rejected=rejected, counts=counts)
 
 
-def _resolve_versions(
-    versions: list[dict[str, Any]], day: date
-) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
-    """Pick each order's winner, fill it, and split off orders that stay without a timestamp."""
-    if not versions:
-        return CLEAN_RECORDS.empty_frame(), [], 0
-    frame = pd.DataFrame(versions)
-    frame["order_id"] = frame["order_id"].astype("int64")
-    for name in ("ordered_at", "updated_at"):
-        frame[name] = pd.to_datetime(frame[name], utc=True)
+def _check_elements(
+    raw: pd.DataFrame, rows: np.ndarray, day: date
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``parse_version`` on the given rows: their versions (with ``_row``) and rejections."""
+    versions: list[dict[str, Any]] = []
+    rejections: list[dict[str, Any]] = []
+    subset = raw.iloc[rows]
+    lineage = [subset[name].tolist() for name in _LINEAGE]
+    for index, (row_number, payload) in enumerate(
+        zip(rows.tolist(), subset["payload"].tolist(), strict=True)
+    ):
+        row = {name: values[index] for name, values in zip(_LINEAGE, lineage, strict=True)}
+        row["payload"] = payload
+        element: Any = None
+        try:
+            element = json.loads(payload)
+        except (TypeError, ValueError):
+            problem: Problem | None = Problem("payload_not_json", "payload is not valid JSON")
+        else:
+            try:
+                version = parse_version(element, day)
+            except Problem as found:
+                problem = found
+            else:
+                version["_row"] = row_number
+                versions.append(version)
+                continue
+        rejections.append(_rejection(row, element, problem, day))
+    return versions, rejections
+
+
+def _versions_frame(
+    raw: pd.DataFrame, accepted: pd.DataFrame | None, versions: list[dict[str, Any]]
+) -> pd.DataFrame:
+    """All valid versions, typed, with their lineage (``_row``: row number in ``raw``)."""
+    parts = [accepted] if accepted is not None and len(accepted) else []
+    if versions:
+        checked = pd.DataFrame(versions)
+        checked["order_id"] = checked["order_id"].astype("int64")
+        for name in ("ordered_at", "updated_at"):
+            checked[name] = pd.to_datetime(checked[name], utc=True)
+        parts.append(checked)
+    if not parts:
+        return pd.DataFrame()
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
     frame["quantity"] = frame["quantity"].astype("Int64")
     frame["unit_price"] = frame["unit_price"].astype("float64")
-    frame = frame.sort_values(
-        ["order_id", "updated_at", "_record_index"], na_position="first", kind="stable"
-    )
-    groups = frame.groupby("order_id", sort=True)
-    winners = groups.tail(1).set_index("order_id").sort_index()
-    filled = groups[list(FILLABLE_FIELDS)].last()  # last non-null value: newest version having it
-    duplicates = len(frame) - len(frame.drop_duplicates(["order_id", "_canonical"]))
-
-    result = filled.copy()
-    result["updated_at"] = winners["updated_at"]
-    for name in _LINEAGE[:1]:
-        result[name] = winners[name]
-    result["_versions"] = groups.size()
-    was_missing = winners[list(FILLABLE_FIELDS)].isna() & filled.notna()
-    result["_filled_fields"] = [
-        ",".join(name for name, missing in zip(FILLABLE_FIELDS, row, strict=True) if missing)
-        or None
-        for row in was_missing.itertuples(index=False)
-    ]
-
-    no_timestamp = result["ordered_at"].isna()
-    late_rejections = [
-        _rejection(
-            {**winners.loc[order_id, list(_LINEAGE)].to_dict(), "payload": winner_payload},
-            {"order_id": int(order_id)},
-            Problem("timestamp_missing", "timestamp missing in every version of the order"),
-            day,
-        )
-        for order_id, winner_payload in winners.loc[no_timestamp, "payload"].items()
-    ]
-    result = result.loc[~no_timestamp].reset_index()
-    result["order_date"] = result["ordered_at"].dt.tz_convert(None).dt.normalize()
-    return CLEAN_RECORDS.conform(result), late_rejections, duplicates
+    rows = frame["_row"].to_numpy()
+    for name in _LINEAGE:
+        frame[name] = raw[name].iloc[rows].to_numpy()
+    return frame
