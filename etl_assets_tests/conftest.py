@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from etl_assets.demo import DemoSalesApi
+from etl_assets_tests.fault_server import FaultServer, Script
 
 DEMO_ORDERS_PER_DAY = 300
 DEMO_SEED = 7
@@ -42,3 +44,17 @@ def pipeline_env(
     monkeypatch.setenv("ETL_DUCKDB_PATH", str(warehouse_path))
     monkeypatch.delenv("SALES_API_TOKEN", raising=False)
     return warehouse_path
+
+
+@pytest.fixture
+def serve() -> Iterator[Any]:
+    """``serve(script)`` starts a FaultServer that is stopped after the test."""
+    servers: list[FaultServer] = []
+
+    def start(script: Script) -> FaultServer:
+        servers.append(FaultServer(script))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
