@@ -16,8 +16,9 @@ import pytest
 import requests
 
 from etl_assets.demo import DayOrders, DemoSalesApi, FaultConfig, generate_day
+from etl_assets.demo.cli import main
+from etl_assets.demo.faults import FAULT_KINDS
 from etl_assets.demo.orders import INVALID_KINDS, to_epoch_us
-from etl_assets.demo.server import FAULT_KINDS, main
 
 DAY = date(2026, 11, 20)
 SEED = 7

@@ -4,7 +4,8 @@ Stdlib only. ``DemoSalesApi`` serves deterministic, realistically dirty orders (
 ``FaultConfig`` injects rate limits, 5xx answers, dropped connections and slow answers.
 """
 
+from etl_assets.demo.faults import FaultConfig
 from etl_assets.demo.orders import DayOrders, generate_day
-from etl_assets.demo.server import DemoSalesApi, FaultConfig
+from etl_assets.demo.server import DemoSalesApi
 
 __all__ = ["DayOrders", "DemoSalesApi", "FaultConfig", "generate_day"]

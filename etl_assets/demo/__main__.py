@@ -2,6 +2,6 @@
 
 import sys
 
-from etl_assets.demo.server import main
+from etl_assets.demo.cli import main
 
 sys.exit(main())

@@ -7,32 +7,28 @@
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import functools
 import hmac
 import json
 import math
-import os
 import random
 import re
-import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from etl_assets.demo.faults import FaultConfig
 from etl_assets.demo.orders import US_PER_DAY, DayOrders, format_instant, generate_day, to_epoch_us
 
-FAULT_KINDS = ("429", "500", "502", "503", "504", "drop", "slow")
 DAY_CACHE_SIZE = 4  # pre-serialised days kept (a 100k-order day is ~35 MB)
 VIEW_CACHE_SIZE = 16  # partial-day windows kept as filtered lists
 IDLE_TIMEOUT_SECONDS = 60.0  # an idle keep-alive connection is closed after this
@@ -48,30 +44,6 @@ _JSON_FAULTS = {
     "429": "rate limit exceeded: retry later",
     "503": "service unavailable: retry later",
 }
-
-
-@dataclass(frozen=True)
-class FaultConfig:
-    """With probability ``rate`` a request to /orders fails with one of ``kinds``, drawn at random.
-
-    "429" and "503" answer JSON with ``Retry-After`` (whole seconds, rounded up); "500", "502"
-    and "504" answer an HTML page, as a proxy would; "drop" closes the connection without an
-    answer; "slow" answers normally after ``slow_seconds``. Faults come before authentication.
-    """
-
-    rate: float = 0.0
-    kinds: tuple[str, ...] = ("429", "500", "503", "drop", "slow")
-    retry_after_seconds: float = 1
-    slow_seconds: float = 3.0
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.rate <= 1.0:
-            raise ValueError(f"fault rate must be between 0 and 1, got {self.rate}")
-        if not self.kinds or set(self.kinds) - set(FAULT_KINDS):
-            raise ValueError(f"fault kinds must come from {FAULT_KINDS}, got {self.kinds}")
-        if self.retry_after_seconds < 0 or self.slow_seconds < 0:
-            raise ValueError("retry_after_seconds and slow_seconds must be >= 0")
 
 
 class _BadRequest(Exception):
@@ -366,58 +338,3 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         if self.api.verbose:
             super().log_message(format, *args)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``etl-demo-api``: serve the demo Sales API until Ctrl-C or SIGTERM; exit 0."""
-    parser = argparse.ArgumentParser(prog="etl-demo-api", description=main.__doc__)
-    add = parser.add_argument
-    add("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
-    add("--port", type=int, default=8765, help="0 picks a free port (default: %(default)s)")
-    add("--orders-per-day", type=int, default=500, help="default: %(default)s")
-    add("--seed", type=int, default=42, help="data seed (default: %(default)s)")
-    token = os.environ.get("DEMO_API_TOKEN") or None
-    add("--token", default=token, help="required bearer token (default: $DEMO_API_TOKEN or none)")
-    add("--fault-rate", type=float, default=0.0, help="share of /orders requests that fail")
-    add("--fault-kinds", default=",".join(FaultConfig.kinds), help=f"from {','.join(FAULT_KINDS)}")
-    add("--max-page-size", type=int, default=1000, help="default: %(default)s")
-    add("-v", "--verbose", action="store_true", help="log every request to stderr")
-    args = parser.parse_args(argv)
-    try:
-        faults = FaultConfig(rate=args.fault_rate, kinds=tuple(args.fault_kinds.split(",")))
-        api = DemoSalesApi(
-            host=args.host,
-            port=args.port,
-            orders_per_day=args.orders_per_day,
-            seed=args.seed,
-            token=args.token,
-            default_page_size=min(100, args.max_page_size),
-            max_page_size=args.max_page_size,
-            faults=faults,
-            verbose=args.verbose,
-        )
-    except ValueError as error:
-        parser.error(str(error))
-    stopping = threading.Event()
-    previous = {
-        s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        try:
-            api.start()
-        except OSError as error:
-            print(f"error: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
-            return 1
-        line = f"Demo Sales API serving on {api.url} ({args.orders_per_day} orders/day, seed "
-        line += f"{args.seed}) — Ctrl-C to stop"
-        try:
-            print(line, flush=True)
-        except UnicodeEncodeError:
-            print(line.replace("—", "-"), flush=True)
-        while not stopping.wait(0.5):
-            pass
-    finally:
-        api.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return 0

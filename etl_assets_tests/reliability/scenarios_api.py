@@ -20,7 +20,7 @@ import dagster as dg
 
 from etl_assets.assets import EXTRACT_RETRY_POLICY
 from etl_assets.demo import DemoSalesApi, FaultConfig
-from etl_assets.demo.server import FAULT_KINDS
+from etl_assets.demo.faults import FAULT_KINDS
 from etl_assets_tests.fault_server import Action, FaultServer, RecordedRequest, Reply, unused_port
 from etl_assets_tests.reliability.bounds import failing_api_bound
 from etl_assets_tests.reliability.support import (
