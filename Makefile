@@ -38,6 +38,10 @@ test: lint
 reliability: install
 	$(BIN)/python -m etl_assets_tests.reliability.report $(ARGS)
 
+# Side-by-side benchmark (tutorial / floor / Dagster in-process / CLI); ARGS="--orders 1000000".
+bench: install
+	$(BIN)/python -m etl_assets_tests.bench $(ARGS)
+
 api: install
 	$(BIN)/etl-demo-api --port $(DEMO_API_PORT)
 

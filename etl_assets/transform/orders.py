@@ -219,6 +219,10 @@ def _versions_frame(
         checked["order_id"] = checked["order_id"].astype("int64")
         for name in ("ordered_at", "updated_at"):
             checked[name] = pd.to_datetime(checked[name], utc=True)
+        checked["quantity"] = checked["quantity"].astype("Int64")
+        checked["unit_price"] = checked["unit_price"].astype("float64")
+        for name in TEXT_FIELDS:
+            checked[name] = checked[name].astype(object)
         parts.append(checked)
     if not parts:
         return pd.DataFrame()

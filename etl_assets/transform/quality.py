@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
+from etl_assets.transform.fast import field_type_counts
 from etl_assets.transform.orders import CleaningCounts, day_window
 from etl_assets.transform.values import json_type
 
@@ -127,8 +130,12 @@ def rejected_share_within(counts: CleaningCounts, max_share: float) -> RuleResul
 
 def source_field_profile(payloads: pd.Series) -> dict[str, dict[str, int]]:
     """For every top-level field of the served objects: how often each JSON type appeared."""
-    profile: dict[str, Counter[str]] = defaultdict(Counter)
-    for payload in payloads.tolist():
+    try:  # plain JSON objects in bulk (DuckDB), every other payload below
+        profile, others = field_type_counts(payloads)
+        odd = payloads.iloc[others].tolist()
+    except (duckdb.Error, pa.ArrowException, UnicodeError, LookupError):
+        profile, odd = defaultdict(Counter), payloads.tolist()
+    for payload in odd:
         try:
             element = json.loads(payload)
         except (TypeError, ValueError):

@@ -1,0 +1,312 @@
+"""The benchmark's variants; each runs in its own process (``python -m ...variants NAME ...``).
+
+Every variant reads one UTC day from the demo API at ``url`` and reports, as JSON, its wall time,
+the orders of its final table (distinct order_ids, sum of amount) and variant-specific figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urljoin
+
+import duckdb
+import orjson
+import pandas as pd
+import requests
+
+from etl_assets.transform import day_window
+
+SELECTION = ["raw_records", "clean_records", "rejected_records", "sales_table"]
+FLOOR_WINDOWS = 4  # sub-windows of the day the floor fetches in parallel threads
+PAGE_SIZE = 1000
+
+
+def first_url(url: str, start: datetime, end: datetime) -> str:
+    query = {"start": start.isoformat().replace("+00:00", "Z"), "page_size": PAGE_SIZE}
+    query["end"] = end.isoformat().replace("+00:00", "Z")
+    return f"{url}/orders?{urlencode(query, safe=':')}"
+
+
+def _orders(connection: Any, sql: str) -> dict[str, float]:
+    distinct, amount = connection.execute(sql).fetchone()
+    return {"orders": int(distinct), "amount": float(amount or 0.0)}
+
+
+# ------------------------------------------------------------------------------------------------
+# api: how fast the demo serves a plain client
+
+
+def run_api(url: str, day: date, workdir: Path) -> dict[str, Any]:
+    start, end = day_window(day)
+    elements, pages, link = 0, 0, first_url(url, start, end)
+    began = time.perf_counter()
+    with requests.Session() as session:
+        while link:
+            body = orjson.loads(session.get(link, timeout=60).content)
+            elements, pages = elements + len(body["data"]), pages + 1
+            link = body.get("next") and urljoin(url + "/", body["next"])
+    return {"wall": time.perf_counter() - began, "elements": elements, "pages": pages}
+
+
+# ------------------------------------------------------------------------------------------------
+# tutorial: requests.get per page, pandas, drop_duplicates, to_sql into SQLite
+
+
+def run_tutorial(url: str, day: date, workdir: Path) -> dict[str, Any]:
+    from etl_assets.transform.sales import sales_rows
+
+    # The per-element reference path: what a hand-written pandas cleaner does (row by row).
+    clean: Callable[..., Any]
+    try:
+        from etl_assets.transform.reference import clean_orders_reference as clean
+    except ImportError:  # a checkout from before the fast path: clean_orders was per-element
+        from etl_assets.transform import clean_orders as clean
+    began = time.perf_counter()
+    start, end = day_window(day)
+    records: list[Any] = []
+    lineage: list[tuple[int, int]] = []
+    link, page = first_url(url, start, end), 0
+    while link:
+        body = requests.get(link, timeout=60).json()
+        page += 1
+        lineage += [(page, position) for position in range(len(body["data"]))]
+        records += body["data"]
+        link = body.get("next") and urljoin(url + "/", body["next"])
+    raw = pd.DataFrame(lineage, columns=["_page", "_position"])
+    raw["_record_index"] = range(len(raw))
+    raw["payload"] = [json.dumps(record, ensure_ascii=False) for record in records]
+    result = clean(raw, day)
+    sales = sales_rows(result.clean, loaded_at=pd.Timestamp.now(tz="UTC"), run_id="tutorial")
+    sales = sales.drop_duplicates()
+    with sqlite3.connect(workdir / "tutorial.sqlite") as connection:
+        sales.to_sql("sales_table", connection, if_exists="replace", index=False)
+        result.rejected.to_sql("rejected_records", connection, if_exists="replace", index=False)
+        connection.commit()
+        wall = time.perf_counter() - began
+        orders = _orders(
+            connection, "SELECT count(DISTINCT order_id), sum(amount) FROM sales_table"
+        )
+    return {"wall": wall, **orders}
+
+
+# ------------------------------------------------------------------------------------------------
+# floor: threaded fetch of sub-windows, DuckDB unnests the page bodies and cleans in one CTAS
+
+FLOOR_SQL = """
+CREATE TABLE sales_table AS
+WITH elems AS (
+    SELECT w, page, unnest(l) AS e, unnest(range(len(l))) AS pos
+    FROM (SELECT w, page, json_extract(body, '$.data[*]') AS l FROM bodies)
+), typed AS (
+    SELECT (w * 1000000 + page) * 100000 + pos AS seq,
+        json_type(e) = 'OBJECT' AS is_object,
+        json_extract_string(e, '$.order_id') AS oid, json_extract_string(e, '$.quantity') AS q,
+        json_extract_string(e, '$.unit_price') AS p, json_extract_string(e, '$.timestamp') AS ts,
+        json_extract_string(e, '$.updated_at') AS up
+    FROM elems
+), checked AS (
+    SELECT seq, TRY_CAST(oid AS BIGINT) AS order_id, TRY_CAST(q AS BIGINT) AS quantity,
+        TRY_CAST(p AS DOUBLE) AS unit_price, TRY_CAST(ts AS TIMESTAMPTZ) AS ordered_at,
+        TRY_CAST(up AS TIMESTAMPTZ) AS updated_at, q, p, ts, up, is_object
+    FROM typed
+), valid AS (
+    SELECT * FROM checked
+    WHERE is_object AND order_id IS NOT NULL
+      AND (q IS NULL OR quantity >= 1) AND (p IS NULL OR unit_price >= 0)
+      AND (ts IS NULL OR (ordered_at >= $start AND ordered_at < $end))
+      AND (up IS NULL OR updated_at IS NOT NULL)
+), orders AS (
+    SELECT order_id,
+        last(quantity ORDER BY updated_at NULLS FIRST, seq)
+            FILTER (WHERE quantity IS NOT NULL) AS quantity,
+        last(unit_price ORDER BY updated_at NULLS FIRST, seq)
+            FILTER (WHERE unit_price IS NOT NULL) AS unit_price,
+        last(ordered_at ORDER BY updated_at NULLS FIRST, seq)
+            FILTER (WHERE ordered_at IS NOT NULL) AS ordered_at
+    FROM valid GROUP BY order_id
+)
+SELECT order_id, quantity, unit_price, quantity * unit_price AS amount, ordered_at
+FROM orders WHERE ordered_at IS NOT NULL
+"""
+
+
+def _fetch_window(url: str, w: int, start: datetime, end: datetime) -> list[tuple[int, int, str]]:
+    bodies, link, page = [], first_url(url, start, end), 0
+    with requests.Session() as session:
+        while link:
+            text = session.get(link, timeout=60).text
+            page += 1
+            bodies.append((w, page, text))
+            tail = text[text.rfind('"next":') + 7 : -1]  # the page's last key, as served
+            link = None if tail == "null" else urljoin(url + "/", json.loads(tail))
+    return bodies
+
+
+def run_floor(url: str, day: date, workdir: Path) -> dict[str, Any]:
+    began = time.perf_counter()
+    start, end = day_window(day)
+    step = (end - start) / FLOOR_WINDOWS
+    bounds = [(start + step * k, start + step * (k + 1)) for k in range(FLOOR_WINDOWS)]
+    with ThreadPoolExecutor(FLOOR_WINDOWS) as pool:
+        parts = pool.map(lambda k: _fetch_window(url, k, *bounds[k]), range(FLOOR_WINDOWS))
+        rows = [row for part in parts for row in part]
+    fetched = time.perf_counter() - began
+    bodies = pd.DataFrame(rows, columns=["w", "page", "body"])
+    del rows
+    with duckdb.connect(str(workdir / "floor.duckdb")) as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.register("bodies", bodies)
+        connection.execute(FLOOR_SQL, {"start": start, "end": end})
+        wall = time.perf_counter() - began
+        orders = _orders(
+            connection, "SELECT count(DISTINCT order_id), sum(amount) FROM sales_table"
+        )
+    return {"wall": wall, "fetch_seconds": fetched, **orders}
+
+
+# ------------------------------------------------------------------------------------------------
+# dagster (in-process dg.materialize) and cli (dagster asset materialize in a subprocess)
+
+
+def _environment(url: str, workdir: Path, name: str) -> dict[str, str]:
+    home = workdir / f"{name}_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return {
+        "SALES_API_URL": url,
+        "ETL_DUCKDB_PATH": str(workdir / f"{name}.duckdb"),
+        "DAGSTER_HOME": str(home),
+    }
+
+
+def _warehouse_orders(path: str, day: date) -> dict[str, float]:
+    with duckdb.connect(path, read_only=True) as connection:
+        return _orders(
+            connection,
+            "SELECT count(DISTINCT order_id), sum(amount) FROM mart.sales_table"
+            f" WHERE order_date = DATE '{day.isoformat()}'",
+        )
+
+
+def stage_times(records: list[Any], materialize_metadata: dict[str, Any]) -> dict[str, float]:
+    """Per-stage seconds from the run's event log (step starts, loads, outputs, handled outputs)."""
+    marks: dict[tuple[str, str, str], float] = {}
+    for record in records:
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        output = getattr(event.event_specific_data, "step_output_handle", None)
+        name = output.output_name if output is not None else ""
+        name = getattr(event.event_specific_data, "output_name", name) or ""
+        marks.setdefault((event.step_key, event.event_type_value, name), record.timestamp)
+
+    def span(step: str, first: tuple[str, str], second: tuple[str, str]) -> float:
+        return marks[(step, *second)] - marks[(step, *first)]
+
+    raw, clean, sales = "raw_records", "clean_and_rejected_records", "sales_table"
+    start, success = ("STEP_START", ""), ("STEP_SUCCESS", "")
+    loaded = ("LOADED_INPUT", "")
+
+    def out(kind: str, name: str) -> tuple[str, str]:
+        return (kind, name)
+
+    stages = {
+        "extract (fetch + raw frame)": span(raw, start, out("STEP_OUTPUT", "result")),
+        "write raw_records": span(
+            raw, out("STEP_OUTPUT", "result"), out("HANDLED_OUTPUT", "result")
+        ),
+        "raw checks": span(raw, out("HANDLED_OUTPUT", "result"), success),
+        "load raw_records": span(clean, start, loaded),
+        "clean": span(clean, loaded, out("STEP_OUTPUT", "clean_records")),
+        "write clean_records": span(
+            clean, out("STEP_OUTPUT", "clean_records"), out("HANDLED_OUTPUT", "clean_records")
+        ),
+        "write rejected_records": span(
+            clean,
+            out("STEP_OUTPUT", "rejected_records"),
+            out("HANDLED_OUTPUT", "rejected_records"),
+        ),
+        "clean checks": span(clean, out("HANDLED_OUTPUT", "rejected_records"), success),
+        "load clean_records": span(sales, start, loaded),
+        "sales rows": span(sales, loaded, out("STEP_OUTPUT", "result")),
+        "write sales_table": span(
+            sales, out("STEP_OUTPUT", "result"), out("HANDLED_OUTPUT", "result")
+        ),
+    }
+    if "extract_seconds" in materialize_metadata:
+        stages["  of which fetch + raw frame"] = float(materialize_metadata["extract_seconds"])
+    return stages
+
+
+def run_dagster(url: str, day: date, workdir: Path) -> dict[str, Any]:
+    os.environ.update(_environment(url, workdir, "dagster"))
+    import dagster as dg
+
+    from etl_assets.definitions import build_definitions
+
+    defs = build_definitions()
+    with dg.instance_for_test() as instance:
+        began = time.perf_counter()
+        result = dg.materialize(
+            list(defs.assets or []),
+            resources=defs.resources,
+            selection=SELECTION,
+            partition_key=day.isoformat(),
+            instance=instance,
+        )
+        wall = time.perf_counter() - began
+        if not result.success:
+            raise RuntimeError("dg.materialize failed")
+        raw_metadata = {
+            key: value.value
+            for key, value in result.asset_materializations_for_node("raw_records")[
+                0
+            ].metadata.items()
+        }
+        stages = stage_times(list(instance.all_logs(result.run_id)), raw_metadata)
+    orders = _warehouse_orders(os.environ["ETL_DUCKDB_PATH"], day)
+    return {"wall": wall, "stages": stages, **orders}
+
+
+def run_cli(url: str, day: date, workdir: Path) -> dict[str, Any]:
+    env = {**os.environ, **_environment(url, workdir, "cli")}
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "etl_assets"]
+    command += ["--select", ",".join(SELECTION), "--partition", day.isoformat()]
+    began = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - began
+    if done.returncode != 0:
+        raise RuntimeError(f"dagster asset materialize failed:\n{done.stderr[-3000:]}")
+    return {"wall": wall, **_warehouse_orders(env["ETL_DUCKDB_PATH"], day)}
+
+
+VARIANTS: dict[str, Callable[[str, date, Path], dict[str, Any]]] = {
+    "api": run_api,
+    "tutorial": run_tutorial,
+    "floor": run_floor,
+    "dagster": run_dagster,
+    "cli": run_cli,
+}
+
+
+def main(argv: list[str]) -> int:
+    name, url, day, out = argv
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as workdir:
+        result = VARIANTS[name](url, date.fromisoformat(day), Path(workdir))
+    Path(out).write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
