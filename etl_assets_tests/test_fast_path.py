@@ -115,7 +115,7 @@ def frame(texts: list[str]) -> pd.DataFrame:
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload_texts())
 def test_fast_path_equals_the_per_element_reference(texts: list[str]) -> None:
     raw = frame(texts)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
 from datetime import date
@@ -135,37 +134,6 @@ def test_rematerializing_a_partition_replaces_exactly_that_partition(
         )
         == day2_loaded
     )  # the other day was not rewritten
-
-
-def test_cli_materialize_in_a_subprocess(pipeline_env: Path, dagster_home: Path) -> None:
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "etl_assets",
-            "--select",
-            "raw_records*",
-            "--partition",
-            "2026-11-20",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=os.environ.copy(),
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    counts = dict(
-        query(
-            pipeline_env,
-            "SELECT 'sales', count(*) FROM mart.sales_table UNION ALL "
-            "SELECT 'raw', count(*) FROM raw.raw_records",
-        )
-    )
-    assert counts["raw"] > counts["sales"] > 0
 
 
 def test_definitions_validate_from_the_cli(pipeline_env: Path, dagster_home: Path) -> None:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -113,7 +114,7 @@ def test_refused_token_fails_at_once_with_a_clear_message_and_no_secret(
     assert files_containing(instance_dir, wrong) == []
 
 
-def test_cli_run_with_token_prints_no_secret(
+def test_cli_materialize_with_token_lands_rows_and_prints_no_secret(
     token_api: DemoSalesApi, warehouse_path: Path, tmp_path: Path
 ) -> None:
     env = {
@@ -143,6 +144,12 @@ def test_cli_run_with_token_prints_no_secret(
         env=env,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
+    truth = token_api.day(date.fromisoformat(DAY))
+    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
+        ids = {row[0] for row in conn.execute("SELECT order_id FROM mart.sales_table").fetchall()}
+        (served,) = conn.execute("SELECT count(*) FROM raw.raw_records").fetchone()
+    assert ids == truth.valid_order_ids
+    assert served == len(truth.elements)
     assert TOKEN not in completed.stdout + completed.stderr
     assert files_containing(tmp_path, TOKEN) == []
 
