@@ -20,7 +20,7 @@ import pandas as pd
 
 from etl_assets.schema import RAW_RECORDS
 from etl_assets.sources.sales_api import Page
-from etl_assets.transform.values import json_type
+from etl_assets.transform.values import is_storable, json_type
 
 _JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number",
                bool: "boolean", type(None): "null"}  # fmt: skip
@@ -34,7 +34,11 @@ class ExtractStats:
 
 
 def _python_text(element: Any) -> str:
-    return json.dumps(element, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(element, ensure_ascii=False, separators=(",", ":"))
+    if is_storable(text):
+        return text
+    # A lone surrogate ("\\ud83d", valid JSON) cannot be stored as text: keep it escaped.
+    return json.dumps(element, ensure_ascii=True, separators=(",", ":"))
 
 
 def _orjson_text(element: Any) -> str:

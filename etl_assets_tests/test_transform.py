@@ -318,3 +318,15 @@ def test_day_window_is_half_open_utc() -> None:
     start, end = day_window(DAY)
     assert start == pd.Timestamp("2026-11-20T00:00:00Z")
     assert end == pd.Timestamp("2026-11-21T00:00:00Z")
+
+
+def test_lone_surrogate_text_is_rejected_with_a_storable_reason() -> None:
+    # "\ud83d" is a valid JSON escape but not valid Unicode: no VARCHAR can hold it.
+    result = clean(order(1, product="Mug \ud83d"), order(2))
+    assert result.clean["order_id"].tolist() == [2]
+    rejected = result.rejected.iloc[0]
+    assert rejected["reason_code"] == "product_not_text"
+    assert rejected["reason"] == (
+        "product 'Mug \\ud83d' holds an invalid Unicode escape (a lone surrogate)"
+    )
+    rejected["reason"].encode("utf-8")  # storable

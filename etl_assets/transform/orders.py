@@ -40,6 +40,7 @@ from etl_assets.transform.values import (
     parse_number,
     parse_text,
     parse_timestamp,
+    storable,
 )
 
 TEXT_FIELDS = ("customer_id", "product", "currency", "status", "region")
@@ -138,7 +139,7 @@ def _rejection(row: dict[str, Any], element: Any, problem: Problem, day: date) -
 
 
 def parse_text_lenient(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return storable(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
 def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:

@@ -38,16 +38,30 @@ class Problem(ValueError):
         self.message = message
 
 
+def is_storable(text: str) -> bool:
+    """Whether the text is valid Unicode (a lone surrogate like "\\ud83d" is valid JSON, not)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def storable(text: str) -> str:
+    """The text, with any lone surrogate shown as its escape so a VARCHAR can hold it."""
+    return text if is_storable(text) else text.encode("utf-8", "backslashreplace").decode()
+
+
 def describe(value: Any) -> str:
     """The value as a reader would want it quoted in an error: strings in quotes, JSON else."""
     if isinstance(value, str):
         shown = value if len(value) <= 60 else value[:57] + "..."
-        return "'" + shown + "'"
+        return "'" + storable(shown) + "'"
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
         text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return storable(text if len(text) <= 60 else text[:57] + "...")
 
 
 def json_type(value: Any) -> str:
@@ -139,6 +153,11 @@ def parse_timestamp(field: str, value: Any) -> pd.Timestamp:
 def parse_text(field: str, value: Any) -> str:
     """Text exactly as served; a number or boolean becomes its JSON spelling."""
     if isinstance(value, str):
+        if not is_storable(value):
+            raise Problem(
+                f"{field}_not_text",
+                f"{field} {describe(value)} holds an invalid Unicode escape (a lone surrogate)",
+            )
         return value
     if isinstance(value, bool | int | float):
         return json.dumps(value)

@@ -32,11 +32,6 @@ def test_cleaning_never_raises_and_always_reconciles(served: list[Any]) -> None:
     assert cleaning_invariant_violations(served) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: DuckDB cannot store a lone UTF-16 surrogate ('\\ud83d', valid JSON "
-    "escape) so raw_records' write fails and the whole day can never load; see the report",
-)
 def test_a_lone_surrogate_in_one_element_does_not_block_the_day(tmp_path: Path) -> None:
     from etl_assets_tests.fault_server import FaultServer, Reply
     from etl_assets_tests.reliability.support import (
