@@ -18,24 +18,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from types import TracebackType
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 import orjson
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import ConnectionPool
 from urllib3.exceptions import (
-    InvalidHeader,
-    MaxRetryError,
     NewConnectionError,
     ProtocolError,
     ReadTimeoutError,
-    ResponseError,
 )
-from urllib3.response import BaseHTTPResponse
-from urllib3.util import Retry
+
+from etl_assets.sources.errors import (
+    SalesApiAuthError,
+    SalesApiClientError,
+    SalesApiConfigError,
+    SalesApiContractError,
+    SalesApiError,
+    SalesApiUnavailableError,
+)
+from etl_assets.sources.retry import RETRY_STATUSES, Attempts, RetrySettings, SalesRetry
 
 __all__ = [
     "ORDERS_PATH",
@@ -55,8 +58,6 @@ __all__ = [
 
 #: Path of the orders listing, relative to the base URL.
 ORDERS_PATH = "/orders"
-#: Statuses retried by urllib3: rate limiting and every server error.
-RETRY_STATUSES = frozenset({429, *range(500, 600)})
 #: How much of an error body is quoted in an error message.
 ERROR_TEXT_CHARS = 300
 #: Charsets orjson reads (it reads UTF-8 only; anything else is decoded by requests).
@@ -75,94 +76,7 @@ def _user_agent() -> str:
 USER_AGENT = _user_agent()
 
 
-# --------------------------------------------------------------------------------------------
-# Errors
-# --------------------------------------------------------------------------------------------
-
-
-class SalesApiError(Exception):
-    """Base class of every error raised by the Sales API client.
-
-    ``url`` is the request that failed and ``status`` its last HTTP status (None when no
-    response arrived). ``retryable`` tells the orchestration layer whether running again later
-    may help.
-    """
-
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
-        super().__init__(message)
-        self.url = url
-        self.status = status
-
-    def __reduce__(self) -> tuple[Any, ...]:  # keep url/status when pickled across processes
-        return (type(self), self.args, self.__dict__)
-
-
-class SalesApiAuthError(SalesApiError):
-    """401/403: the token was refused, or the API needs one. Not retried."""
-
-
-class SalesApiClientError(SalesApiError):
-    """Any other 4xx: the request itself is wrong. Not retried."""
-
-    status: int
-
-
-class SalesApiUnavailableError(SalesApiError):
-    """429/5xx, timeouts or connection errors that outlasted every retry."""
-
-    retryable: ClassVar[bool] = True
-
-
-class SalesApiContractError(SalesApiError):
-    """The API answered, but not as its contract says (body, ``next`` link, endless pages)."""
-
-
-class SalesApiConfigError(SalesApiError, ValueError):
-    """The client's own settings are wrong (URL, token): no request was sent. Not retried."""
-
-
 _E = TypeVar("_E", bound=SalesApiError)
-
-
-# --------------------------------------------------------------------------------------------
-# Settings and results
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RetrySettings:
-    """How hard the client tries before raising ``SalesApiUnavailableError``.
-
-    All of it applies to ONE page request; each page starts afresh.
-    """
-
-    #: Attempts per page request, the first included (1 = never retry).
-    max_attempts: int = 6
-    #: Exponential backoff: the n-th retry waits ``backoff_factor * 2 ** (n - 1)`` seconds
-    #: (urllib3 retries the first failure at once).
-    backoff_factor: float = 0.5
-    #: Upper bound, in seconds, of one backoff wait.
-    backoff_max: float = 10.0
-    #: Random extra wait, uniform in ``[0, backoff_jitter]`` seconds, added to each backoff so
-    #: that many clients do not retry in lockstep.
-    backoff_jitter: float = 0.5
-    #: Upper bound, in seconds, of a wait asked by a ``Retry-After`` header (a server may ask
-    #: for an hour).
-    retry_after_max: float = 30.0
-    #: Deadline, in seconds, for the whole retry sequence of one page request: no retry starts
-    #: if its wait would end past it. The last attempt may still take up to its timeouts.
-    total_seconds: float = 300.0
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
-        for name in ("backoff_factor", "backoff_max", "backoff_jitter", "retry_after_max"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        if self.total_seconds <= 0:
-            raise ValueError(f"total_seconds must be positive, got {self.total_seconds}")
 
 
 @dataclass(frozen=True)
@@ -177,80 +91,6 @@ class Page:
     #: True when a strict parser read the page (no NaN/Infinity, integers within 64 bits), so
     #: any JSON serializer writes its records back unchanged.
     strict_json: bool = False
-
-
-# --------------------------------------------------------------------------------------------
-# urllib3 Retry with a Retry-After cap and a deadline
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Attempts:
-    """Shared by the Retry objects of one page request (urllib3 makes a new one per retry)."""
-
-    failed: int = 0
-    gave_up: bool = False
-    deadline_hit: bool = False
-
-    @property
-    def made(self) -> int:
-        """Attempts sent: the failed ones, plus the last one unless it failed too."""
-        return self.failed + (0 if self.gave_up else 1)
-
-
-class _SalesRetry(Retry):
-    """``Retry`` that caps ``Retry-After`` and stops at a monotonic deadline."""
-
-    def __init__(
-        self,
-        *args: Any,
-        retry_after_cap: float = RetrySettings.retry_after_max,
-        deadline: float | None = None,
-        attempts: _Attempts | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.retry_after_cap = retry_after_cap
-        self.deadline = deadline
-        self.attempts = attempts if attempts is not None else _Attempts()
-
-    def new(self, **kw: Any) -> Self:
-        kw.setdefault("retry_after_cap", self.retry_after_cap)
-        kw.setdefault("deadline", self.deadline)
-        kw.setdefault("attempts", self.attempts)
-        return super().new(**kw)
-
-    def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
-        try:
-            seconds = super().get_retry_after(response)
-        except InvalidHeader:  # unparsable Retry-After: fall back to exponential backoff
-            return None
-        return None if seconds is None else min(seconds, self.retry_after_cap)
-
-    def increment(
-        self,
-        method: str | None = None,
-        url: str | None = None,
-        response: BaseHTTPResponse | None = None,
-        error: Exception | None = None,
-        _pool: ConnectionPool | None = None,
-        _stacktrace: TracebackType | None = None,
-    ) -> Self:
-        self.attempts.failed += 1
-        try:
-            retry = super().increment(method, url, response, error, _pool, _stacktrace)
-        except MaxRetryError:
-            self.attempts.gave_up = True
-            raise
-        if self.deadline is not None:
-            wait = (response is not None and retry.get_retry_after(response)) or (
-                retry.get_backoff_time()
-            )
-            if time.monotonic() + wait > self.deadline:
-                self.attempts.gave_up = self.attempts.deadline_hit = True
-                reason = error or ResponseError("retry deadline reached")
-                raise MaxRetryError(_pool, url, reason)  # type: ignore[arg-type]
-        return retry
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,7 +204,7 @@ class SalesApiClient:
         #: HTTP attempts made so far, retries included.
         self.requests_sent = 0
 
-        self._adapter = HTTPAdapter(max_retries=self._new_retry(_Attempts()))
+        self._adapter = HTTPAdapter(max_retries=self._new_retry(Attempts()))
         self._session = requests.Session()
         self._session.mount("http://", self._adapter)
         self._session.mount("https://", self._adapter)
@@ -490,10 +330,10 @@ class SalesApiClient:
             return urljoin(current_url, link)
         return urljoin(self.base_url + "/", link)
 
-    def _new_retry(self, attempts: _Attempts) -> _SalesRetry:
+    def _new_retry(self, attempts: Attempts) -> SalesRetry:
         settings = self.retry
         retries = settings.max_attempts - 1
-        return _SalesRetry(
+        return SalesRetry(
             total=retries,
             connect=retries,
             read=retries,
@@ -513,7 +353,7 @@ class SalesApiClient:
     def _get(self, url: str) -> requests.Response:
         """GET ``url`` with retries; return a 2xx response or raise the matching error."""
         started = time.monotonic()
-        attempts = _Attempts()
+        attempts = Attempts()
         # A fresh Retry per page request: its deadline starts now and it counts this request only.
         self._adapter.max_retries = self._new_retry(attempts)
         failure = None
@@ -569,7 +409,7 @@ class SalesApiClient:
         )
 
     def _unavailable(
-        self, url: str, started: float, attempts: _Attempts, last: str, *, status: int | None
+        self, url: str, started: float, attempts: Attempts, last: str, *, status: int | None
     ) -> SalesApiUnavailableError:
         count = attempts.made
         message = (
