@@ -31,6 +31,11 @@ class SalesApiResource(dg.ConfigurableResource):
     retry_budget_seconds: float = Field(
         default=120.0, gt=0, description="Time one page may spend in retries, waits included."
     )
+    max_pages: int = Field(
+        default=100_000,
+        ge=1,
+        description="Pages one day may take: a never-ending chain of new next links fails here.",
+    )
 
     @contextmanager
     def open_client(self) -> Iterator[SalesApiClient]:
@@ -45,5 +50,6 @@ class SalesApiResource(dg.ConfigurableResource):
             connect_timeout=self.connect_timeout_seconds,
             read_timeout=self.read_timeout_seconds,
             retry=retry,
+            max_pages=self.max_pages,
         ) as client:
             yield client
