@@ -60,11 +60,11 @@ def _summary_already_covered(instance: dg.DagsterInstance, record: dg.EventLogRe
     ),
 )
 def sales_summary_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    # The decorator hands over the newest event only and then moves the cursor to it; every
+    # event since the previous cursor is read here so that no changed day is missed. An event
+    # newer than the cursor the decorator saves is seen again next tick, with the same run key.
     previous = int(context.cursor) if context.cursor and context.cursor.isdigit() else None
-    latest = asset_event.storage_id if hasattr(asset_event, "storage_id") else None
-    records = _sales_events_since(
-        context.instance, previous, latest or _latest_storage_id(context.instance)
-    )
+    records = _sales_events_since(context.instance, previous, _latest_storage_id(context.instance))
     newest_per_day: dict[str, dg.EventLogRecord] = {}
     for record in records:
         if record.partition_key:

@@ -16,6 +16,7 @@ import pytest
 from etl_assets.definitions import build_definitions
 from etl_assets.demo import DemoSalesApi
 from etl_assets_tests.fault_server import FaultServer, Reply, always
+from etl_assets_tests.reliability.support import files_containing, warehouse_cells_containing
 
 TOKEN = "sk-live-7f3a9c-SECRET-token"
 DAY = "2026-11-20"
@@ -45,28 +46,6 @@ def materialize(day: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessRe
         instance=instance,
         raise_on_error=False,
     )
-
-
-def files_containing(folder: Path, secret: str) -> list[Path]:
-    needle = secret.encode()
-    return [p for p in folder.rglob("*") if p.is_file() and needle in p.read_bytes()]
-
-
-def warehouse_cells_containing(path: Path, secret: str) -> list[str]:
-    hits = []
-    with duckdb.connect(str(path), read_only=True) as conn:
-        columns = conn.execute(
-            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
-            "WHERE data_type = 'VARCHAR'"
-        ).fetchall()
-        for schema, table, column in columns:
-            (count,) = conn.execute(
-                f'SELECT count(*) FROM "{schema}"."{table}" WHERE contains("{column}", ?)',
-                [secret],
-            ).fetchone()
-            if count:
-                hits.append(f"{schema}.{table}.{column}")
-    return hits
 
 
 def test_token_is_sent_but_never_stored_or_logged(
