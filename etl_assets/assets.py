@@ -38,7 +38,7 @@ from etl_assets.schema import (
 from etl_assets.sources.sales_api import SalesApiError
 from etl_assets.transform import day_window
 from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE
-from etl_assets.transform.ranges import clean_days, days_between
+from etl_assets.transform.ranges import CLEANING_INPUT_COLUMNS, clean_days, days_between
 from etl_assets.transform.sales import sales_rows
 from etl_assets.transform.summary import summaries_for_days
 
@@ -159,6 +159,8 @@ class CleaningConfig(dg.Config):
             metadata=_table_metadata(REJECTED_RECORDS, "partition_date"),
         ),
     },
+    # Only what cleaning reads: the payloads and their lineage, not the per-row URL and run id.
+    ins={"raw_records": dg.AssetIn(metadata={"columns": list(CLEANING_INPUT_COLUMNS)})},
     check_specs=clean_records_check_specs,
     pool=WAREHOUSE_POOL,
     backfill_policy=SINGLE_RUN_BACKFILL,

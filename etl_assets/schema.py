@@ -10,8 +10,17 @@ from dataclasses import dataclass
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 UTC_TIMESTAMP = "datetime64[ns, UTC]"
+# Text lives in Arrow buffers, not one Python object per value: DuckDB scans it without
+# conversion, and a day of payloads costs its bytes, not millions of str objects.
+TEXT = "string[pyarrow]"
+_ARROW_TO_PANDAS = {
+    pa.string(): pd.StringDtype("pyarrow"),
+    pa.large_string(): pd.StringDtype("pyarrow"),
+    pa.int64(): pd.Int64Dtype(),
+}
 DAY = "datetime64[ns]"  # midnight of a UTC day; the IO manager casts it to DATE
 
 
@@ -51,20 +60,40 @@ class TableContract:
     def empty_frame(self) -> pd.DataFrame:
         return self.conform(pd.DataFrame())
 
+    def from_arrow(self, table: pa.Table) -> pd.DataFrame:
+        """This contract's frame from an Arrow table (say a DuckDB result); text stays in Arrow."""
+        frame = table.to_pandas(
+            types_mapper=_ARROW_TO_PANDAS.get, date_as_object=False, split_blocks=True
+        )
+        return self.conform(frame)
+
     def conform(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Exactly this contract's columns, in order, with their dtypes (missing ones all-null)."""
+        """Exactly this contract's columns, in order, with their dtypes (missing ones all-null).
+
+        A text column may stay categorical (dictionary-encoded text, for values repeated on
+        many rows): the warehouse stores it as the contract's VARCHAR all the same.
+        """
         conformed = {}
         for column in self.columns:
             if column.name in frame.columns:
                 values = frame[column.name]
             else:
                 values = pd.Series([None] * len(frame), index=frame.index, dtype="object")
-            conformed[column.name] = values.astype(column.pandas_dtype)
+            if not (column.pandas_dtype == TEXT and _is_categorical_text(values)):
+                values = values.astype(column.pandas_dtype)
+            conformed[column.name] = values
         return pd.DataFrame(conformed, index=frame.index).reset_index(drop=True)
 
 
+def _is_categorical_text(values: pd.Series) -> bool:
+    dtype = values.dtype
+    return isinstance(dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(
+        dtype.categories.dtype
+    )
+
+
 def _text(name: str, description: str) -> Column:
-    return Column(name, "VARCHAR", "string", description)
+    return Column(name, "VARCHAR", TEXT, description)
 
 
 _ORDER_TEXT_COLUMNS = (

@@ -20,7 +20,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
+
+from etl_assets.transform.values import storable
 
 TEXT_FIELDS = ("customer_id", "product", "currency", "status", "region")
 FIELDS = ("order_id", *TEXT_FIELDS, "quantity", "unit_price", "timestamp", "updated_at")
@@ -35,10 +36,20 @@ _PLAIN_TIMESTAMP = (
 )
 
 
-def payload_table(payloads: pd.Series) -> pd.DataFrame:
-    """``_row`` (row number) and ``p`` (the payload text) for DuckDB to scan (it reads pandas
-    string columns directly, much faster than building an Arrow array first)."""
-    return pd.DataFrame({"_row": np.arange(len(payloads), dtype=np.int64), "p": payloads.array})
+def payload_table(payloads: pd.Series) -> pa.Table:
+    """``_row`` (row number) and ``p`` (the payload text) for DuckDB to scan: zero-copy when the
+    payloads are Arrow-backed (``string[pyarrow]``), as the warehouse loads them."""
+    return pa.table({"_row": np.arange(len(payloads), dtype=np.int64), "p": arrow_text(payloads)})
+
+
+def arrow_text(payloads: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """The payloads as Arrow text. Text that is not valid Unicode (a lone surrogate, which only
+    a hand-built frame can hold) is escaped, which keeps its JSON meaning."""
+    try:
+        return pa.array(payloads.array, pa.large_string())
+    except (pa.ArrowException, UnicodeError):
+        texts = [storable(text) if isinstance(text, str) else None for text in payloads]
+        return pa.array(texts, pa.large_string())
 
 
 def plain_json_sql(column: str) -> str:
@@ -50,18 +61,31 @@ def plain_json_sql(column: str) -> str:
     )
 
 
-_SQL = f"""
+VERSION_COLUMNS = {
+    "_row": "BIGINT",
+    "_record_index": "BIGINT",
+    "order_id": "BIGINT",
+    **{name: "VARCHAR" for name in TEXT_FIELDS},
+    "quantity": "BIGINT",
+    "unit_price": "DOUBLE",
+    "ordered_at": "TIMESTAMPTZ",
+    "updated_at": "TIMESTAMPTZ",
+}
+"""The ``versions`` table: one typed row per valid element (``_row``: its row in ``raw``)."""
+
+_ACCEPTED_SQL = f"""
+INSERT INTO versions BY NAME
 WITH parsed AS (
-    SELECT _row, p, {plain_json_sql("p")} AS plain
-    FROM payloads
+    SELECT _row, _record_index, p, {plain_json_sql("p")} AS plain
+    FROM raw
 ), fields AS MATERIALIZED (
-    SELECT _row,
+    SELECT _row, _record_index,
         json_type(p, {list(f"$.{name}" for name in FIELDS)!r}) AS t,
         json_extract_string(p, {list(f"$.{name}" for name in FIELDS)!r}) AS v,
-        len(json_keys(p)) = len(list_distinct(json_keys(p))) AS unique_keys
+        json_keys(p) AS k
     FROM parsed WHERE plain
 ), scalars AS (
-    SELECT _row, unique_keys,
+    SELECT _row, _record_index, len(k) = len(list_distinct(k)) AS unique_keys,
         {", ".join(f"t[{i}] AS t{i}, v[{i}] AS v{i}" for i in range(1, len(FIELDS) + 1))}
     FROM fields
 ), typed AS MATERIALIZED (
@@ -75,8 +99,8 @@ WITH parsed AS (
             THEN TRY_CAST(v10 AS TIMESTAMPTZ) END AS updated_at
     FROM scalars
 )
-SELECT _row, order_id, v2 AS customer_id, v3 AS product, v4 AS currency, v5 AS status,
-    v6 AS region, quantity, unit_price, ordered_at, updated_at
+SELECT _row, _record_index, order_id, v2 AS customer_id, v3 AS product, v4 AS currency,
+    v5 AS status, v6 AS region, quantity, unit_price, ordered_at, updated_at
 FROM typed
 WHERE unique_keys
     AND (t1 IN ('UBIGINT', 'BIGINT') OR (t1 = 'VARCHAR' AND regexp_matches(v1, '{_INTEGER}')))
@@ -91,54 +115,46 @@ WHERE unique_keys
         OR (ordered_at IS NOT NULL AND ordered_at >= $start AND ordered_at < $end))
     AND (coalesce(t10, 'NULL') = 'NULL' OR updated_at IS NOT NULL)
 """
+_FLAGGED_SQL = "SELECT _row FROM raw ANTI JOIN versions USING (_row) ORDER BY _row"
 
 
-_NULLABLE_INT = {pa.int64(): pd.Int64Dtype()}
+def create_versions_table(connection: duckdb.DuckDBPyConnection) -> None:
+    columns = ", ".join(f"{name} {type_}" for name, type_ in VERSION_COLUMNS.items())
+    connection.execute(f"CREATE OR REPLACE TEMP TABLE versions ({columns})")
 
 
-def _text(column: pa.ChunkedArray) -> np.ndarray:
-    """Python strings (None for null), one object per distinct value: dictionary-encoded first."""
-    encoded = pc.dictionary_encode(column.combine_chunks())
-    values = np.array([*encoded.dictionary.to_pylist(), None], dtype=object)
-    return values[encoded.indices.fill_null(len(values) - 1).to_numpy(zero_copy_only=False)]
+def insert_accepted_versions(connection: duckdb.DuckDBPyConnection, day: date) -> np.ndarray:
+    """Type the plainly valid elements of the registered ``raw`` into ``versions``; return the
+    row numbers of all the other elements (sorted), which need the per-element check.
 
-
-def _stamps(column: pa.ChunkedArray) -> pd.Series:
-    values = column.to_pandas()
-    return pd.to_datetime(values, utc=True).astype("datetime64[ns, UTC]")
+    ``raw`` has ``_row``, ``_record_index`` and ``p`` (payload text). On a DuckDB error nothing
+    is inserted and every row is returned.
+    """
+    start = pd.Timestamp(day.isoformat(), tz="UTC")
+    window = {"start": start.to_pydatetime(), "end": (start + pd.Timedelta(days=1)).to_pydatetime()}
+    try:
+        connection.execute("BEGIN TRANSACTION")
+        connection.execute(_ACCEPTED_SQL, window)
+        connection.execute("COMMIT")
+    except duckdb.Error:
+        connection.execute("ROLLBACK")
+        return connection.sql("SELECT _row FROM raw ORDER BY _row").fetchnumpy()["_row"]
+    return connection.sql(_FLAGGED_SQL).fetchnumpy()["_row"]
 
 
 def accepted_versions(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, np.ndarray]:
-    """Typed versions of the plainly valid elements, and the row numbers of all the others.
-
-    The frame has the version columns of ``parse_version`` plus ``_row`` (row number in
-    ``raw``); the flagged rows are returned sorted.
-    """
-    start = pd.Timestamp(day.isoformat(), tz="UTC")
-    end = start + pd.Timedelta(days=1)
-    window = {"start": start.to_pydatetime(), "end": end.to_pydatetime()}
-    payloads = payload_table(raw["payload"])
+    """The typed versions the bulk path accepts from ``raw``, and the row numbers it leaves to
+    the per-element check (for tests and for looking at what the fast path does)."""
     with duckdb.connect() as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        connection.register("payloads", payloads)
-        table = connection.sql(
-            _SQL,
-            params=window,
-        ).to_arrow_table()
-    rows = table.column("_row").to_numpy()
-    frame = pd.DataFrame(
-        {
-            "order_id": table.column("order_id").to_numpy(),
-            **{name: _text(table.column(name)) for name in TEXT_FIELDS},
-            "quantity": table.column("quantity").to_pandas(types_mapper=_NULLABLE_INT.get),
-            "unit_price": table.column("unit_price").to_numpy(zero_copy_only=False),
-            "ordered_at": _stamps(table.column("ordered_at")),
-            "updated_at": _stamps(table.column("updated_at")),
-            "_row": rows,
-        }
-    )
-    flagged = np.setdiff1d(np.arange(len(raw), dtype=np.int64), rows, assume_unique=True)
-    return frame, flagged
+        table = payload_table(raw["payload"]).append_column(
+            "_record_index", pa.array(np.arange(len(raw), dtype=np.int64))
+        )
+        connection.register("raw", table)
+        create_versions_table(connection)
+        flagged = insert_accepted_versions(connection, day)
+        accepted = connection.sql("SELECT * FROM versions ORDER BY _row").df()
+    return accepted, flagged
 
 
 _JSON_TYPE_NAMES = {"NULL": "null", "BOOLEAN": "boolean", "VARCHAR": "string", "UBIGINT": "number",

@@ -17,6 +17,7 @@ Nothing disappears: served = clean + rejected + duplicates + superseded.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -28,8 +29,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from etl_assets.schema import REJECTED_RECORDS
-from etl_assets.transform.fast import accepted_versions
+from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS
+from etl_assets.transform.fast import (
+    VERSION_COLUMNS,
+    arrow_text,
+    create_versions_table,
+    insert_accepted_versions,
+)
 from etl_assets.transform.resolve import FILLABLE_FIELDS, resolve_versions
 from etl_assets.transform.resolve import LINEAGE as _LINEAGE
 from etl_assets.transform.values import (
@@ -44,6 +50,8 @@ from etl_assets.transform.values import (
 )
 
 TEXT_FIELDS = ("customer_id", "product", "currency", "status", "region")
+# DuckDB threads for cleaning: the parse of the payloads is the work, and it spreads well.
+_THREADS = max(os.cpu_count() or 1, 1)
 __all__ = ["FILLABLE_FIELDS", "CleaningCounts", "CleaningResult", "clean_orders", "parse_version"]
 
 
@@ -134,7 +142,7 @@ def _rejection(row: dict[str, Any], element: Any, problem: Problem, day: date) -
         "order_id": None if order_id is None else parse_text_lenient(order_id),
         "reason_code": problem.code,
         "reason": problem.message,
-        "payload": row["payload"],
+        "payload": storable(row["payload"]) if isinstance(row["payload"], str) else None,
     }
 
 
@@ -145,27 +153,42 @@ def parse_text_lenient(value: Any) -> str:
 def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:
     """Validate, deduplicate and fill one day of raw elements (see the module docstring).
 
-    Plainly valid elements are typed in bulk (``fast.accepted_versions``); every other element
-    goes through :func:`parse_version`, which also writes every rejection reason.
+    Runs in an in-memory DuckDB over the payloads (zero-copy when Arrow-backed): plainly valid
+    elements are typed in bulk (``fast.insert_accepted_versions``); every other element goes
+    through :func:`parse_version`, which also writes every rejection reason; versions are then
+    resolved per order in one aggregation (``resolve.resolve_versions``).
     """
-    try:
-        accepted, flagged = accepted_versions(raw, day)
-    except (duckdb.Error, pa.ArrowException, UnicodeError):  # e.g. a lone surrogate: no shortcut
-        accepted, flagged = None, np.arange(len(raw), dtype=np.int64)
-    payloads = raw["payload"]
-    versions, rejections = _check_elements(raw, flagged, day)
-    frame = _versions_frame(raw, accepted, versions)
-    clean, late, duplicates = resolve_versions(frame, raw["payload"])
+    payloads = arrow_text(raw["payload"])
+    lineage = {name: np.asarray(raw[name].to_numpy(), dtype=np.int64) for name in _LINEAGE}
+    elements = pa.table({"_row": np.arange(len(raw), dtype=np.int64), **lineage, "p": payloads})
+    with duckdb.connect() as connection:
+        connection.execute(f"SET TimeZone = 'UTC'; SET threads = {_THREADS}")
+        connection.register("raw", elements)
+        create_versions_table(connection)
+        flagged = insert_accepted_versions(connection, day)
+        versions, rejections = _check_elements(
+            payloads.take(pa.array(flagged)).to_pylist(),
+            {name: values[flagged].tolist() for name, values in lineage.items()},
+            flagged,
+            day,
+        )
+        _insert_checked_versions(connection, versions)
+        [(valid,)] = connection.sql("SELECT count(*) FROM versions").fetchall()
+        clean_table, late, duplicates = resolve_versions(connection)
     late_rejections = [
         _rejection(
-            {**{n: order[n] for n in _LINEAGE}, "payload": payloads.iloc[order["_row"]]},
-            {"order_id": int(order["order_id"])},
+            {
+                **{name: order[name] for name in _LINEAGE},
+                "payload": payloads[order["_row"]].as_py(),
+            },
+            {"order_id": order["order_id"]},
             Problem("timestamp_missing", "timestamp missing in every version of the order"),
             day,
         )
-        for order in late.to_dict("records")
+        for order in late.to_pylist()
     ]
     rejections.extend(late_rejections)
+    clean = CLEAN_RECORDS.from_arrow(clean_table)
     rejected = REJECTED_RECORDS.conform(pd.DataFrame(rejections))
     rejected = rejected.sort_values("_record_index", kind="stable").reset_index(drop=True)
     counts = CleaningCounts(
@@ -173,24 +196,20 @@ def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:
         clean=len(clean),
         rejected=len(rejected),
         duplicates=duplicates,
-        superseded=len(frame) - len(clean) - len(late_rejections) - duplicates,
+        superseded=valid - len(clean) - len(late_rejections) - duplicates,
         rejected_by_reason=dict(Counter(rejected["reason_code"].tolist()).most_common()),
     )
     return CleaningResult(clean=clean, rejected=rejected, counts=counts)
 
 
 def _check_elements(
-    raw: pd.DataFrame, rows: np.ndarray, day: date
+    payloads: list[Any], lineage: dict[str, list[int]], rows: np.ndarray, day: date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``parse_version`` on the given rows: their versions (with ``_row``) and rejections."""
     versions: list[dict[str, Any]] = []
     rejections: list[dict[str, Any]] = []
-    subset = raw.iloc[rows]
-    lineage = [subset[name].tolist() for name in _LINEAGE]
-    for index, (row_number, payload) in enumerate(
-        zip(rows.tolist(), subset["payload"].tolist(), strict=True)
-    ):
-        row = {name: values[index] for name, values in zip(_LINEAGE, lineage, strict=True)}
+    for index, (row_number, payload) in enumerate(zip(rows.tolist(), payloads, strict=True)):
+        row = {name: values[index] for name, values in lineage.items()}
         row["payload"] = payload
         element: Any = None
         try:
@@ -210,27 +229,23 @@ def _check_elements(
     return versions, rejections
 
 
-def _versions_frame(
-    raw: pd.DataFrame, accepted: pd.DataFrame | None, versions: list[dict[str, Any]]
-) -> pd.DataFrame:
-    """All valid versions, typed, with their lineage (``_row``: row number in ``raw``)."""
-    parts = [accepted] if accepted is not None and len(accepted) else []
-    if versions:
-        checked = pd.DataFrame(versions)
-        checked["order_id"] = checked["order_id"].astype("int64")
-        for name in ("ordered_at", "updated_at"):
-            checked[name] = pd.to_datetime(checked[name], utc=True)
-        checked["quantity"] = checked["quantity"].astype("Int64")
-        checked["unit_price"] = checked["unit_price"].astype("float64")
-        for name in TEXT_FIELDS:
-            checked[name] = checked[name].astype(object)
-        parts.append(checked)
-    if not parts:
-        return pd.DataFrame()
-    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    frame["quantity"] = frame["quantity"].astype("Int64")
-    frame["unit_price"] = frame["unit_price"].astype("float64")
-    rows = frame["_row"].to_numpy()
-    for name in _LINEAGE:
-        frame[name] = raw[name].iloc[rows].to_numpy()
-    return frame
+def _insert_checked_versions(
+    connection: duckdb.DuckDBPyConnection, versions: list[dict[str, Any]]
+) -> None:
+    """Add the versions ``parse_version`` accepted to ``versions``, with their lineage."""
+    if not versions:
+        return
+    checked = pd.DataFrame(versions)
+    for name in ("ordered_at", "updated_at"):
+        checked[name] = pd.to_datetime(checked[name], utc=True)
+    connection.register("checked", checked)
+    casts = ", ".join(
+        f"CAST(checked.{name} AS {type_}) AS {name}"
+        for name, type_ in VERSION_COLUMNS.items()
+        if name not in ("_row", "_record_index")
+    )
+    connection.execute(
+        "INSERT INTO versions BY NAME SELECT checked._row, raw._record_index, "
+        f"{casts} FROM checked JOIN raw USING (_row)"
+    )
+    connection.unregister("checked")

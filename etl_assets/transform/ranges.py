@@ -13,6 +13,10 @@ from datetime import date, timedelta
 import pandas as pd
 
 from etl_assets.transform.orders import CleaningCounts, CleaningResult, clean_orders
+from etl_assets.transform.resolve import LINEAGE
+
+# The raw_records columns cleaning reads: which day, where it was served, and what.
+CLEANING_INPUT_COLUMNS = ("partition_date", *LINEAGE, "payload")
 
 
 def days_between(start: date, end: date) -> list[date]:

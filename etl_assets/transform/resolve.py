@@ -1,7 +1,11 @@
 """Valid versions → one row per order: the latest wins, gaps are filled from the same order only.
 
-Most orders are served once; only orders with several versions are sorted and grouped, and only
-the differing payloads of those orders are canonicalised to tell duplicates from new versions.
+Runs in DuckDB over the ``versions`` table (see ``fast.VERSION_COLUMNS``) and the registered
+``raw`` elements. Orders served once pass straight through; for the others one hash aggregation
+picks the winner, the version with the greatest ``(updated_at known, updated_at,
+_record_index)``, and takes a field the winner lacks from the greatest version that has it.
+Only the differing payloads of orders served more than once are canonicalised in Python to tell
+duplicates from new versions.
 """
 
 from __future__ import annotations
@@ -10,18 +14,64 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+import duckdb
 import orjson
-import pandas as pd
-
-from etl_assets.schema import CLEAN_RECORDS
+import pyarrow as pa
 
 # Fields a winning version may take from an earlier version of the same order, in table order.
 FILLABLE_FIELDS = ("customer_id", "product", "currency", "status", "region", "quantity",
                    "unit_price", "ordered_at")  # fmt: skip
 LINEAGE = ("_record_index", "_page", "_position")
-_ORDER = ["order_id", "updated_at", "_record_index"]
 _SORTED = orjson.OPT_SORT_KEYS
+
+# Newest version last: a version without updated_at is the oldest; ties go to the one served last.
+# One HUGEINT orders them: the microsecond of updated_at (below every real one when unknown),
+# then the element's position in the stream (below 2**40).
+_NEWEST = (
+    f"(coalesce(epoch_us(updated_at)::HUGEINT, {-(2**80)}::HUGEINT) * {2**40} + _record_index)"
+)
+_RESOLVE_SQL = f"""
+CREATE OR REPLACE TEMP TABLE resolved AS
+WITH repeated AS (SELECT order_id FROM versions GROUP BY order_id HAVING count(*) > 1)
+SELECT order_id, {", ".join(FILLABLE_FIELDS)},
+    {", ".join(f"false AS lacks_{name}" for name in FILLABLE_FIELDS)},
+    updated_at, _record_index, _row, 1 AS _versions
+FROM versions ANTI JOIN repeated USING (order_id)
+UNION ALL
+SELECT order_id,
+    {", ".join(f"arg_max({name}, {_NEWEST}) AS {name}" for name in FILLABLE_FIELDS)},
+    {", ".join(f"arg_max({name} IS NULL, {_NEWEST}) AS lacks_{name}" for name in FILLABLE_FIELDS)},
+    arg_max_null(updated_at, {_NEWEST}) AS updated_at,
+    arg_max(_record_index, {_NEWEST}) AS _record_index,
+    arg_max(_row, {_NEWEST}) AS _row,
+    count(*) AS _versions
+FROM versions SEMI JOIN repeated USING (order_id)
+GROUP BY order_id
+"""
+_FILLED = ", ".join(
+    f"CASE WHEN lacks_{name} AND {name} IS NOT NULL THEN '{name}' END" for name in FILLABLE_FIELDS
+)
+CLEAN_SQL = f"""
+SELECT order_id, {", ".join(FILLABLE_FIELDS[:-1])}, ordered_at,
+    CAST(ordered_at AS DATE) AS order_date, updated_at, _record_index, _versions,
+    nullif(concat_ws(',', {_FILLED}), '') AS _filled_fields
+FROM resolved WHERE ordered_at IS NOT NULL ORDER BY order_id
+"""
+_LATE_SQL = """
+SELECT resolved.order_id, raw._record_index, raw._page, raw._position, raw._row
+FROM resolved JOIN raw USING (_row) WHERE resolved.ordered_at IS NULL ORDER BY order_id
+"""
+_MULTI_PAYLOADS_SQL = """
+CREATE OR REPLACE TEMP TABLE multi_payloads AS
+SELECT versions.order_id, raw.p
+FROM versions
+SEMI JOIN (SELECT order_id FROM resolved WHERE _versions > 1) USING (order_id)
+JOIN raw USING (_row)
+"""
+_AMBIGUOUS_SQL = """
+SELECT order_id, p FROM (SELECT DISTINCT order_id, p FROM multi_payloads)
+QUALIFY count(*) OVER (PARTITION BY order_id) > 1
+"""
 
 
 def canonical_texts(payloads: Sequence[Any]) -> list[str]:
@@ -36,69 +86,29 @@ def canonical_texts(payloads: Sequence[Any]) -> list[str]:
         return [json.dumps(json.loads(p), sort_keys=True) for p in payloads]
 
 
-def _duplicates(multi: pd.DataFrame, payloads: pd.Series) -> int:
-    """Valid versions identical (as decoded JSON) to an earlier one of the same order."""
-    texts = payloads.iloc[multi["_row"].to_numpy()].to_numpy(dtype=object)
-    keyed = pd.DataFrame({"order_id": multi["order_id"].to_numpy(), "text": texts})
-    distinct = keyed.drop_duplicates(["order_id", "text"])  # same text: same value
-    duplicates = len(keyed) - len(distinct)
-    ambiguous = distinct.loc[distinct["order_id"].duplicated(keep=False)]
-    if len(ambiguous):
-        canonical = ambiguous.assign(text=canonical_texts(ambiguous["text"].tolist()))
-        duplicates += len(canonical) - len(canonical.drop_duplicates(["order_id", "text"]))
-    return duplicates
-
-
-def _resolve_multi(multi: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Orders with several versions: (their clean rows indexed by order_id, their winners)."""
-    multi = multi.sort_values(_ORDER, na_position="first", kind="stable")
-    groups = multi.groupby("order_id", sort=True)
-    winners = groups.tail(1).set_index("order_id").sort_index()
-    filled = groups[list(FILLABLE_FIELDS)].last()  # last non-null value: newest version having it
-    result = filled.copy()
-    result["updated_at"] = winners["updated_at"]
-    result["_record_index"] = winners["_record_index"]
-    result["_versions"] = groups.size()
-    was_missing = winners[list(FILLABLE_FIELDS)].isna().to_numpy() & filled.notna().to_numpy()
-    filled_fields = np.full(len(result), None, dtype=object)
-    for position in np.flatnonzero(was_missing.any(axis=1)):
-        names = (n for n, gap in zip(FILLABLE_FIELDS, was_missing[position], strict=True) if gap)
-        filled_fields[position] = ",".join(names)
-    result["_filled_fields"] = filled_fields
-    return result, winners
-
-
-def resolve_versions(
-    frame: pd.DataFrame, payloads: pd.Series
-) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+def resolve_versions(connection: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table, int]:
     """Pick each order's winner and fill it; split off orders that stay without a timestamp.
 
-    ``frame`` holds the valid versions (``parse_version`` columns, lineage and ``_row``, the row
-    of the version in ``payloads``). Returns the clean rows (contract order and types), the
-    winners of the orders without any timestamp (``order_id``, lineage, ``_row``), and how many
-    versions were duplicates.
+    Reads ``versions`` and ``raw`` (``_row``, lineage, ``p``) in ``connection``. Returns the clean
+    rows (clean_records columns, by order_id), the winners of the orders without any timestamp
+    (``order_id``, lineage, ``_row``), and how many versions were duplicates.
     """
-    if frame.empty:
-        return CLEAN_RECORDS.empty_frame(), pd.DataFrame(columns=["order_id", "_row"]), 0
-    repeated = frame["order_id"].duplicated(keep=False).to_numpy()
-    multi = frame.loc[repeated]
-    single = frame.loc[~repeated].set_index("order_id")
-    single_rows = single[[*FILLABLE_FIELDS, "updated_at", "_record_index"]].assign(
-        _versions=1, _filled_fields=None
-    )
-    parts, winners = [single_rows], [single]
-    duplicates = 0
-    if len(multi):
-        multi_rows, multi_winners = _resolve_multi(multi)
-        parts.append(multi_rows)
-        winners.append(multi_winners)
-        duplicates = _duplicates(multi, payloads)
-    result = pd.concat(parts) if len(parts) > 1 else parts[0]
-    result = result.sort_index(kind="stable")
-    winner = pd.concat(winners) if len(winners) > 1 else winners[0]
+    connection.execute(_RESOLVE_SQL)
+    clean = connection.sql(CLEAN_SQL).to_arrow_table()
+    late = connection.sql(_LATE_SQL).to_arrow_table()
+    return clean, late, _duplicates(connection)
 
-    no_timestamp = result["ordered_at"].isna().to_numpy()
-    late = winner.loc[result.index[no_timestamp], [*LINEAGE, "_row"]].reset_index()
-    result = result.loc[~no_timestamp].reset_index()
-    result["order_date"] = result["ordered_at"].dt.tz_convert(None).dt.normalize()
-    return CLEAN_RECORDS.conform(result), late, duplicates
+
+def _duplicates(connection: duckdb.DuckDBPyConnection) -> int:
+    """Valid versions identical (as decoded JSON) to an earlier one of the same order."""
+    connection.execute(_MULTI_PAYLOADS_SQL)
+    [(served, distinct)] = connection.sql(
+        "SELECT count(*), count(DISTINCT (order_id, p)) FROM multi_payloads"
+    ).fetchall()
+    duplicates = served - distinct  # same text: same value
+    ambiguous = connection.sql(_AMBIGUOUS_SQL).fetchnumpy()
+    if len(ambiguous["order_id"]):
+        canonical = canonical_texts(ambiguous["p"].tolist())
+        keys = set(zip(ambiguous["order_id"].tolist(), canonical, strict=True))
+        duplicates += len(canonical) - len(keys)
+    return int(duplicates)

@@ -9,6 +9,7 @@ from typing import cast
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 from dagster import (
     InputContext,
     MetadataValue,
@@ -200,4 +201,25 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
                 f" materialize {asset} first"
             )
         select = WarehouseDuckDbClient.get_select_statement(table_slice)
-        return connection.execute(select).fetchdf()
+        return frame_from_arrow(connection.sql(select).to_arrow_table())
+
+
+def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
+    """A DataFrame over an Arrow result, typed as DuckDB's ``fetchdf`` types it except text.
+
+    Text stays in its Arrow buffers (``string[pyarrow]``) instead of becoming one Python object
+    per value, which made loading a day of raw payloads slow and several times its size in
+    memory. Integer columns with NULLs are ``Int64``, DATE is ``datetime64[us]``.
+    """
+    columns: dict[str, pd.Series] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        kind = column.type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            columns[name] = pd.Series(pd.arrays.ArrowStringArray(column))
+        elif pa.types.is_integer(kind) and column.null_count:
+            columns[name] = pd.Series(column.to_pandas(types_mapper={kind: pd.Int64Dtype()}.get))
+        elif pa.types.is_date(kind):
+            columns[name] = column.to_pandas(date_as_object=False).astype("datetime64[us]")
+        else:
+            columns[name] = column.to_pandas()
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))

@@ -81,8 +81,9 @@ def run_variant(name: str, url: str, day: date, workdir: Path) -> dict[str, Any]
 
 
 def check_same_orders(results: dict[str, dict[str, Any]]) -> tuple[int, float]:
-    reference = results[COMPARED[0]]
-    for name in COMPARED[1:]:
+    compared = [name for name in COMPARED if name in results]
+    reference = results[compared[0]]
+    for name in compared[1:]:
         other = results[name]
         same_count = other["orders"] == reference["orders"]
         same_amount = math.isclose(
@@ -91,7 +92,7 @@ def check_same_orders(results: dict[str, dict[str, Any]]) -> tuple[int, float]:
         if not (same_count and same_amount):
             raise BenchmarkMismatch(
                 f"{name} ended with {other['orders']} orders / amount {other['amount']!r}, "
-                f"{COMPARED[0]} with {reference['orders']} / {reference['amount']!r}"
+                f"{compared[0]} with {reference['orders']} / {reference['amount']!r}"
             )
     return reference["orders"], reference["amount"]
 
@@ -123,21 +124,33 @@ def report(orders: int, results: dict[str, dict[str, Any]], server_cpu: float) -
             f"| {name} | {wall:.2f} | {orders / wall:,.0f} | {results[name]['peak_rss_mb']:,.0f} "
             f"| {tutorial / wall:.2f}× faster | {wall / floor:.2f}× floor |"
         )
+    print_stages(results["dagster"])
+
+
+def print_stages(dagster: dict[str, Any]) -> None:
     print()
     print("dagster (in-process) stages, seconds:")
-    stages = results["dagster"]["stages"]
+    stages = dagster["stages"]
     for stage, seconds in stages.items():
         print(f"  {stage:32s} {seconds:7.2f}")
     counted = sum(s for name, s in stages.items() if not name.startswith(" "))
-    print(f"  {'Dagster overhead (rest)':32s} {results['dagster']['wall'] - counted:7.2f}")
+    print(f"  {'Dagster overhead (rest)':32s} {dagster['wall'] - counted:7.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m etl_assets_tests.bench", description=__doc__)
     parser.add_argument("--orders", type=int, default=DEFAULT_ORDERS, help="orders for the day")
     parser.add_argument("--day", default=DEFAULT_DAY, help="UTC day (default: %(default)s)")
+    parser.add_argument(
+        "--only",
+        help="comma-separated variants to run (no comparison table), e.g. dagster,floor",
+    )
     args = parser.parse_args(argv)
     day = date.fromisoformat(args.day)
+    variants = args.only.split(",") if args.only else list(ALL_VARIANTS)
+    unknown = sorted(set(variants) - set(ALL_VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(ALL_VARIANTS)}")
     print(f"benchmark: {args.orders:,} orders on {day}, 1000-record pages; {machine()}")
     server, url = start_server(args.orders)
     try:
@@ -145,18 +158,27 @@ def main(argv: list[str] | None = None) -> int:
         results: dict[str, dict[str, Any]] = {}
         server_cpu = 0.0
         with tempfile.TemporaryDirectory(prefix="etl-bench-") as workdir:
-            for name in ALL_VARIANTS:
+            for name in variants:
                 before = cpu_seconds(server.pid)
                 results[name] = run_variant(name, url, day, Path(workdir))
                 if name == "api":
                     server_cpu = cpu_seconds(server.pid) - before
-                print(f"  {name}: {results[name]['wall']:.2f} s", flush=True)
+                print(
+                    f"  {name}: {results[name]['wall']:.2f} s, "
+                    f"peak RSS {results[name]['peak_rss_mb']:,.0f} MB",
+                    flush=True,
+                )
     finally:
         server.terminate()
         server.wait(timeout=30)
+    if not set(results) & set(COMPARED):
+        return 0
     count, amount = check_same_orders(results)
     print(f"equality check passed: every variant loaded {count} orders, amount {amount:,.2f}")
-    report(args.orders, results, server_cpu)
+    if set(COMPARED) <= set(results):
+        report(args.orders, results, server_cpu)
+    elif "dagster" in results:
+        print_stages(results["dagster"])
     return 0
 
 
