@@ -7,10 +7,12 @@ traced back to exactly what the API said.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -71,6 +73,43 @@ def _type_codes(records: list[Any]) -> np.ndarray:
     return np.asarray(codes, dtype=np.int8)
 
 
+@contextmanager
+def _garbage_collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while pages are parsed.
+
+    Parsing a page allocates thousands of dicts, which triggers collections that walk every
+    object of the process; in a Dagster process that made extraction twice as slow. Parsed JSON
+    holds no reference cycles, so nothing is left for the collector to find meanwhile.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@dataclass
+class _Collected:
+    """What the pages of a day contributed so far, column by column."""
+
+    numbers: list[int] = field(default_factory=list)
+    sizes: list[int] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+    fetched: list[pd.Timestamp] = field(default_factory=list)
+    types: list[np.ndarray] = field(default_factory=list)
+    texts: list[pa.StringArray] = field(default_factory=list)
+
+    def add(self, page: Page) -> None:
+        self.numbers.append(page.number)
+        self.sizes.append(len(page.records))
+        self.urls.append(page.url)
+        self.fetched.append(pd.Timestamp(page.fetched_at))
+        self.types.append(_type_codes(page.records))
+        self.texts.append(_texts(page))
+
+
 def raw_frame(pages: Iterable[Page], day: date, run_id: str) -> tuple[pd.DataFrame, ExtractStats]:
     """Collect every page of a day into the ``raw_records`` contract.
 
@@ -78,40 +117,31 @@ def raw_frame(pages: Iterable[Page], day: date, run_id: str) -> tuple[pd.DataFra
     (categorical): a million rows share a thousand URLs instead of copying them.
     """
     began = time.monotonic()
-    numbers: list[int] = []
-    sizes: list[int] = []
-    urls: list[str] = []
-    fetched: list[pd.Timestamp] = []
-    types: list[np.ndarray] = []
-    texts: list[pa.StringArray] = []
-    for page in pages:
-        numbers.append(page.number)
-        sizes.append(len(page.records))
-        urls.append(page.url)
-        fetched.append(pd.Timestamp(page.fetched_at))
-        types.append(_type_codes(page.records))
-        texts.append(_texts(page))
-    counts = np.asarray(sizes, dtype=np.int64)
+    pages_seen = _Collected()
+    with _garbage_collection_paused():
+        for page in pages:
+            pages_seen.add(page)
+    counts = np.asarray(pages_seen.sizes, dtype=np.int64)
     starts = np.cumsum(counts) - counts
     elements = int(counts.sum())
-    payloads = pa.chunked_array(texts, pa.string())
+    types = pages_seen.types
     frame = pd.DataFrame(
         {
             "partition_date": pd.Timestamp(day.isoformat()),
             "_record_index": np.arange(elements, dtype=np.int64),
-            "_page": np.repeat(np.asarray(numbers, dtype=np.int64), counts),
+            "_page": np.repeat(np.asarray(pages_seen.numbers, dtype=np.int64), counts),
             "_position": np.arange(elements, dtype=np.int64) - np.repeat(starts, counts),
-            "_page_url": _repeated(urls, counts),
-            "_extracted_at": np.repeat(pd.to_datetime(fetched, utc=True), counts),
+            "_page_url": _repeated(pages_seen.urls, counts),
+            "_extracted_at": np.repeat(pd.to_datetime(pages_seen.fetched, utc=True), counts),
             "_run_id": _repeated([run_id], np.asarray([elements])),
             "payload_type": pd.Categorical.from_codes(
                 np.concatenate(types) if types else np.zeros(0, dtype=np.int8),
                 categories=JSON_TYPE_NAMES,
             ),
-            "payload": pd.arrays.ArrowStringArray(payloads),
+            "payload": pd.arrays.ArrowStringArray(pa.chunked_array(pages_seen.texts, pa.string())),
         }
     )
-    stats = ExtractStats(pages=len(sizes), elements=elements, seconds=time.monotonic() - began)
+    stats = ExtractStats(pages=len(counts), elements=elements, seconds=time.monotonic() - began)
     return RAW_RECORDS.conform(frame), stats
 
 

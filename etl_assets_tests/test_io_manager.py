@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 import pandas as pd
+import pydantic
 import pytest
 from dagster._core.storage.db_io_manager import TablePartitionDimension
 
@@ -343,3 +344,41 @@ def test_loading_a_missing_table_says_what_to_materialize(db: Path) -> None:
             resources={"io_manager": manager},
             partition_key="2026-11-20",
         )
+
+
+def test_text_round_trips_in_arrow_buffers_and_ints_keep_nulls(db: Path) -> None:
+    source: Source = {}
+
+    @dg.asset(metadata={"schema": "mart"})
+    def labels() -> pd.DataFrame:
+        return source["frame"]
+
+    @dg.asset(metadata={"schema": "mart"})
+    def copies(labels: pd.DataFrame) -> pd.DataFrame:
+        source["loaded"] = labels
+        return labels
+
+    source["frame"] = pd.DataFrame(
+        {
+            "note": pd.array(["Zürich", None, "x"], dtype="string[pyarrow]"),
+            "count": pd.array([1, None, 3], dtype="Int64"),
+            "kind": pd.Categorical(["a", "b", "a"]),
+        }
+    )
+    assert run([labels, copies], db).success
+    loaded = source["loaded"].sort_values("note", na_position="last").reset_index(drop=True)
+    assert loaded["note"].dtype == pd.StringDtype("pyarrow")
+    assert loaded["note"].tolist()[:2] == ["Zürich", "x"] and pd.isna(loaded["note"][2])
+    assert str(loaded["count"].dtype) == "Int64"
+    assert loaded["kind"].tolist() == ["a", "a", "b"]
+    assert types_of(db, "mart.copies") == {"note": "VARCHAR", "count": "BIGINT", "kind": "VARCHAR"}
+
+
+def test_a_malformed_write_memory_limit_is_refused_by_name(db: Path) -> None:
+    @dg.asset
+    def anything() -> pd.DataFrame:
+        return pd.DataFrame({"a": [1]})
+
+    with pytest.raises(pydantic.ValidationError, match="write_memory_limit"):
+        run([anything], db, write_memory_limit="lots")
+    assert run([anything], db, write_memory_limit="64MB").success

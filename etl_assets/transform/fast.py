@@ -14,6 +14,7 @@ The property test in ``test_fast_path.py`` checks that both paths give identical
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from contextlib import suppress
 from datetime import date
 
 import duckdb
@@ -77,7 +78,7 @@ _ACCEPTED_SQL = f"""
 INSERT INTO versions BY NAME
 WITH parsed AS (
     SELECT _row, _record_index, p, {plain_json_sql("p")} AS plain
-    FROM raw
+    FROM batch
 ), fields AS MATERIALIZED (
     SELECT _row, _record_index,
         json_type(p, {list(f"$.{name}" for name in FIELDS)!r}) AS t,
@@ -115,7 +116,9 @@ WHERE unique_keys
         OR (ordered_at IS NOT NULL AND ordered_at >= $start AND ordered_at < $end))
     AND (coalesce(t10, 'NULL') = 'NULL' OR updated_at IS NOT NULL)
 """
-_FLAGGED_SQL = "SELECT _row FROM raw ANTI JOIN versions USING (_row) ORDER BY _row"
+BATCH_ROWS = 200_000
+"""Elements typed per statement: DuckDB's working memory grows with it, its speed hardly."""
+_FLAGGED_SQL = "SELECT raw.* FROM raw ANTI JOIN versions USING (_row) ORDER BY _row"
 
 
 def create_versions_table(connection: duckdb.DuckDBPyConnection) -> None:
@@ -123,23 +126,32 @@ def create_versions_table(connection: duckdb.DuckDBPyConnection) -> None:
     connection.execute(f"CREATE OR REPLACE TEMP TABLE versions ({columns})")
 
 
-def insert_accepted_versions(connection: duckdb.DuckDBPyConnection, day: date) -> np.ndarray:
-    """Type the plainly valid elements of the registered ``raw`` into ``versions``; return the
-    row numbers of all the other elements (sorted), which need the per-element check.
+def insert_accepted_versions(
+    connection: duckdb.DuckDBPyConnection, elements: pa.Table, day: date
+) -> pa.Table:
+    """Type the plainly valid ``elements`` into ``versions``; return all the other elements
+    (sorted by ``_row``), which need the per-element check.
 
-    ``raw`` has ``_row``, ``_record_index`` and ``p`` (payload text). On a DuckDB error nothing
-    is inserted and every row is returned.
+    ``elements`` (registered as ``raw``) has ``_row``, ``_record_index`` and ``p`` (payload
+    text). They are typed ``BATCH_ROWS`` at a time, so the parsed fields DuckDB holds stay
+    bounded however large the day. On a DuckDB error nothing is inserted and every element is
+    returned.
     """
     start = pd.Timestamp(day.isoformat(), tz="UTC")
     window = {"start": start.to_pydatetime(), "end": (start + pd.Timedelta(days=1)).to_pydatetime()}
     try:
         connection.execute("BEGIN TRANSACTION")
-        connection.execute(_ACCEPTED_SQL, window)
+        for low in range(0, elements.num_rows, BATCH_ROWS):
+            connection.register("batch", elements.slice(low, BATCH_ROWS))
+            connection.execute(_ACCEPTED_SQL, window)
         connection.execute("COMMIT")
     except duckdb.Error:
         connection.execute("ROLLBACK")
-        return connection.sql("SELECT _row FROM raw ORDER BY _row").fetchnumpy()["_row"]
-    return connection.sql(_FLAGGED_SQL).fetchnumpy()["_row"]
+        return elements
+    finally:
+        with suppress(duckdb.Error):
+            connection.unregister("batch")
+    return connection.sql(_FLAGGED_SQL).to_arrow_table()
 
 
 def accepted_versions(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, np.ndarray]:
@@ -152,9 +164,9 @@ def accepted_versions(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, np.nd
         )
         connection.register("raw", table)
         create_versions_table(connection)
-        flagged = insert_accepted_versions(connection, day)
+        flagged = insert_accepted_versions(connection, table, day)
         accepted = connection.sql("SELECT * FROM versions ORDER BY _row").df()
-    return accepted, flagged
+    return accepted, flagged.column("_row").to_numpy()
 
 
 _JSON_TYPE_NAMES = {"NULL": "null", "BOOLEAN": "boolean", "VARCHAR": "string", "UBIGINT": "number",

@@ -165,22 +165,15 @@ def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:
         connection.execute(f"SET TimeZone = 'UTC'; SET threads = {_THREADS}")
         connection.register("raw", elements)
         create_versions_table(connection)
-        flagged = insert_accepted_versions(connection, day)
         versions, rejections = _check_elements(
-            payloads.take(pa.array(flagged)).to_pylist(),
-            {name: values[flagged].tolist() for name, values in lineage.items()},
-            flagged,
-            day,
+            insert_accepted_versions(connection, elements, day), day
         )
         _insert_checked_versions(connection, versions)
         [(valid,)] = connection.sql("SELECT count(*) FROM versions").fetchall()
         clean_table, late, duplicates = resolve_versions(connection)
     late_rejections = [
         _rejection(
-            {
-                **{name: order[name] for name in _LINEAGE},
-                "payload": payloads[order["_row"]].as_py(),
-            },
+            {**{name: order[name] for name in _LINEAGE}, "payload": order["p"]},
             {"order_id": order["order_id"]},
             Problem("timestamp_missing", "timestamp missing in every version of the order"),
             day,
@@ -203,12 +196,17 @@ def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:
 
 
 def _check_elements(
-    payloads: list[Any], lineage: dict[str, list[int]], rows: np.ndarray, day: date
+    elements: pa.Table, day: date
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """``parse_version`` on the given rows: their versions (with ``_row``) and rejections."""
+    """``parse_version`` on each element (``_row``, lineage, ``p``): the versions (with
+    ``_row``) and the rejections."""
     versions: list[dict[str, Any]] = []
     rejections: list[dict[str, Any]] = []
-    for index, (row_number, payload) in enumerate(zip(rows.tolist(), payloads, strict=True)):
+    lineage = {name: elements.column(name).to_pylist() for name in _LINEAGE}
+    rows = elements.column("_row").to_pylist()
+    for index, (row_number, payload) in enumerate(
+        zip(rows, elements.column("p").to_pylist(), strict=True)
+    ):
         row = {name: values[index] for name, values in lineage.items()}
         row["payload"] = payload
         element: Any = None

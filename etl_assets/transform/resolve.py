@@ -58,7 +58,7 @@ SELECT order_id, {", ".join(FILLABLE_FIELDS[:-1])}, ordered_at,
 FROM resolved WHERE ordered_at IS NOT NULL ORDER BY order_id
 """
 _LATE_SQL = """
-SELECT resolved.order_id, raw._record_index, raw._page, raw._position, raw._row
+SELECT resolved.order_id, raw._record_index, raw._page, raw._position, raw.p
 FROM resolved JOIN raw USING (_row) WHERE resolved.ordered_at IS NULL ORDER BY order_id
 """
 _MULTI_PAYLOADS_SQL = """
@@ -89,19 +89,24 @@ def canonical_texts(payloads: Sequence[Any]) -> list[str]:
 def resolve_versions(connection: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table, int]:
     """Pick each order's winner and fill it; split off orders that stay without a timestamp.
 
-    Reads ``versions`` and ``raw`` (``_row``, lineage, ``p``) in ``connection``. Returns the clean
-    rows (clean_records columns, by order_id), the winners of the orders without any timestamp
-    (``order_id``, lineage, ``_row``), and how many versions were duplicates.
+    Reads ``versions`` and ``raw`` (``_row``, lineage, ``p``) in ``connection``, and drops
+    ``versions`` as soon as it is no longer needed. Returns the clean rows (clean_records
+    columns, by order_id), the winners of the orders without any timestamp (``order_id``,
+    lineage, payload ``p``), and how many versions were duplicates.
     """
     connection.execute(_RESOLVE_SQL)
-    clean = connection.sql(CLEAN_SQL).to_arrow_table()
+    connection.execute(_MULTI_PAYLOADS_SQL)
+    connection.execute("DROP TABLE versions")
+    duplicates = _duplicates(connection)
     late = connection.sql(_LATE_SQL).to_arrow_table()
-    return clean, late, _duplicates(connection)
+    clean = connection.sql(CLEAN_SQL).to_arrow_table()
+    connection.execute("DROP TABLE resolved")
+    return clean, late, duplicates
 
 
 def _duplicates(connection: duckdb.DuckDBPyConnection) -> int:
-    """Valid versions identical (as decoded JSON) to an earlier one of the same order."""
-    connection.execute(_MULTI_PAYLOADS_SQL)
+    """Valid versions identical (as decoded JSON) to an earlier one of the same order (reads
+    and drops ``multi_payloads``)."""
     [(served, distinct)] = connection.sql(
         "SELECT count(*), count(DISTINCT (order_id, p)) FROM multi_payloads"
     ).fetchall()
@@ -111,4 +116,5 @@ def _duplicates(connection: duckdb.DuckDBPyConnection) -> int:
         canonical = canonical_texts(ambiguous["p"].tolist())
         keys = set(zip(ambiguous["order_id"].tolist(), canonical, strict=True))
         duplicates += len(canonical) - len(keys)
+    connection.execute("DROP TABLE multi_payloads")
     return int(duplicates)

@@ -29,6 +29,9 @@ from dagster_duckdb.io_manager import DuckDbClient
 DEFAULT_LOCK_TIMEOUT_SECONDS = 60.0
 """How long opening the database file waits for another process to release its lock."""
 
+DEFAULT_WRITE_MEMORY_LIMIT = "512MB"
+"""DuckDB's memory limit while writing an asset (its buffers; the DataFrame is the caller's)."""
+
 FIRST_RETRY_DELAY_SECONDS = 0.05
 """First wait after a lock conflict; each further wait doubles, with jitter, up to the cap."""
 
@@ -258,6 +261,11 @@ class WarehouseDuckDbClient(DuckDbClient):
             if not is_write:
                 yield connection
                 return
+            # A write may put its rows in any order (parallel inserts: about twice as fast on
+            # a day of payloads) and keeps its working memory bounded, spilling beyond it.
+            connection.execute("SET preserve_insertion_order = false")
+            limit = resource_config.get("write_memory_limit") or DEFAULT_WRITE_MEMORY_LIMIT
+            connection.execute(f"SET memory_limit = {quote_literal(str(limit))}")
             connection.execute("BEGIN TRANSACTION")
             try:
                 yield connection

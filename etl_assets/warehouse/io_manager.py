@@ -8,7 +8,11 @@ from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler
 from dagster_duckdb import DuckDBIOManager
 from pydantic import Field
 
-from etl_assets.warehouse.duckdb_client import DEFAULT_LOCK_TIMEOUT_SECONDS, WarehouseDuckDbClient
+from etl_assets.warehouse.duckdb_client import (
+    DEFAULT_LOCK_TIMEOUT_SECONDS,
+    DEFAULT_WRITE_MEMORY_LIMIT,
+    WarehouseDuckDbClient,
+)
 from etl_assets.warehouse.pandas_handler import WarehousePandasTypeHandler
 
 
@@ -34,6 +38,15 @@ class WarehouseIOManager(DuckDBIOManager):
         ),
     )
 
+    write_memory_limit: str = Field(
+        default=DEFAULT_WRITE_MEMORY_LIMIT,
+        pattern=r"^\d+(\.\d+)?\s*([KMGT]i?B|B)$",
+        description=(
+            "DuckDB memory limit while writing an asset, e.g. '512MB' or '2GB'; beyond it DuckDB"
+            " spills to a temporary folder beside the database file."
+        ),
+    )
+
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
         return [WarehousePandasTypeHandler()]
@@ -45,6 +58,7 @@ class WarehouseIOManager(DuckDBIOManager):
     def create_io_manager(self, context: InitResourceContext) -> DbIOManager:
         if self.lock_timeout_seconds < 0:
             raise ValueError("lock_timeout_seconds must be zero or positive")
+
         return DbIOManager(
             db_client=WarehouseDuckDbClient(),
             database=self.database,

@@ -129,10 +129,13 @@ def report(orders: int, results: dict[str, dict[str, Any]], server_cpu: float) -
 
 def print_stages(dagster: dict[str, Any]) -> None:
     print()
-    print("dagster (in-process) stages, seconds:")
+    print("dagster (in-process) stages: seconds, and the process's peak RSS (MB) during each")
     stages = dagster["stages"]
+    peaks = {k.removeprefix("  peak RSS MB, "): v for k, v in stages.items() if "peak RSS" in k}
     for stage, seconds in stages.items():
-        print(f"  {stage:32s} {seconds:7.2f}")
+        if "peak RSS" not in stage:
+            peak = f"{peaks[stage]:9,.0f}" if stage in peaks else ""
+            print(f"  {stage:32s} {seconds:7.2f}{peak}")
     counted = sum(s for name, s in stages.items() if not name.startswith(" "))
     print(f"  {'Dagster overhead (rest)':32s} {dagster['wall'] - counted:7.2f}")
 

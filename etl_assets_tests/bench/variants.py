@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -199,7 +200,39 @@ def _warehouse_orders(path: str, day: date) -> dict[str, float]:
         )
 
 
-def stage_times(records: list[Any], materialize_metadata: dict[str, Any]) -> dict[str, float]:
+class RssSampler:
+    """Samples this process's resident memory every few milliseconds, for per-stage peaks."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.samples: list[tuple[float, int]] = []
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def _run(self) -> None:
+        statm = Path("/proc/self/statm")
+        while not self._stop.is_set():
+            resident = int(statm.read_text().split()[1]) * self._page
+            self.samples.append((time.time(), resident))
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak_mb(self, start: float, end: float) -> float:
+        inside = [rss for at, rss in self.samples if start <= at <= end]
+        return max(inside, default=0) / 2**20
+
+
+def stage_times(
+    records: list[Any], materialize_metadata: dict[str, Any], rss: RssSampler | None = None
+) -> dict[str, float]:
     """Per-stage seconds from the run's event log (step starts, loads, outputs, handled outputs)."""
     marks: dict[tuple[str, str, str], float] = {}
     for record in records:
@@ -211,8 +244,15 @@ def stage_times(records: list[Any], materialize_metadata: dict[str, Any]) -> dic
         name = getattr(event.event_specific_data, "output_name", name) or ""
         marks.setdefault((event.step_key, event.event_type_value, name), record.timestamp)
 
+    peaks: dict[str, float] = {}
+
     def span(step: str, first: tuple[str, str], second: tuple[str, str]) -> float:
-        return marks[(step, *second)] - marks[(step, *first)]
+        start, end = marks[(step, *first)], marks[(step, *second)]
+        if rss is not None:
+            peaks[f"{step}: {first[1] or first[0]} → {second[1] or second[0]}"] = rss.peak_mb(
+                start, end
+            )
+        return end - start
 
     raw, clean, sales = "raw_records", "clean_and_rejected_records", "sales_table"
     start, success = ("STEP_START", ""), ("STEP_SUCCESS", "")
@@ -246,6 +286,9 @@ def stage_times(records: list[Any], materialize_metadata: dict[str, Any]) -> dic
     }
     if "extract_seconds" in materialize_metadata:
         stages["  of which fetch + raw frame"] = float(materialize_metadata["extract_seconds"])
+    if rss is not None:
+        for stage, peak in zip(list(stages), peaks.values(), strict=False):
+            stages[f"  peak RSS MB, {stage}"] = peak
     return stages
 
 
@@ -256,7 +299,7 @@ def run_dagster(url: str, day: date, workdir: Path) -> dict[str, Any]:
     from etl_assets.definitions import build_definitions
 
     defs = build_definitions()
-    with dg.instance_for_test() as instance:
+    with dg.instance_for_test() as instance, RssSampler() as rss:
         began = time.perf_counter()
         result = dg.materialize(
             list(defs.assets or []),
@@ -274,7 +317,7 @@ def run_dagster(url: str, day: date, workdir: Path) -> dict[str, Any]:
                 0
             ].metadata.items()
         }
-        stages = stage_times(list(instance.all_logs(result.run_id)), raw_metadata)
+        stages = stage_times(list(instance.all_logs(result.run_id)), raw_metadata, rss)
     orders = _warehouse_orders(os.environ["ETL_DUCKDB_PATH"], day)
     return {"wall": wall, "stages": stages, **orders}
 
