@@ -80,9 +80,10 @@ class TableContract:
             else:
                 values = pd.Series([None] * len(frame), index=frame.index, dtype="object")
             if not (column.pandas_dtype == TEXT and _is_categorical_text(values)):
-                values = values.astype(column.pandas_dtype)
-            conformed[column.name] = values
-        return pd.DataFrame(conformed, index=frame.index).reset_index(drop=True)
+                values = values.astype(column.pandas_dtype, copy=False)
+            conformed[column.name] = values.array
+        # Arrays, not Series, and copy=False: a day of rows is not copied to build the frame.
+        return pd.DataFrame(conformed, index=pd.RangeIndex(len(frame)), copy=False)
 
 
 def _is_categorical_text(values: pd.Series) -> bool:

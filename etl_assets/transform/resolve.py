@@ -30,14 +30,12 @@ _SORTED = orjson.OPT_SORT_KEYS
 _NEWEST = (
     f"(coalesce(epoch_us(updated_at)::HUGEINT, {-(2**80)}::HUGEINT) * {2**40} + _record_index)"
 )
-_RESOLVE_SQL = f"""
-CREATE OR REPLACE TEMP TABLE resolved AS
-WITH repeated AS (SELECT order_id FROM versions GROUP BY order_id HAVING count(*) > 1)
-SELECT order_id, {", ".join(FILLABLE_FIELDS)},
-    {", ".join(f"false AS lacks_{name}" for name in FILLABLE_FIELDS)},
-    updated_at, _record_index, _row, 1 AS _versions
-FROM versions ANTI JOIN repeated USING (order_id)
-UNION ALL
+_REPEATED_SQL = """
+CREATE OR REPLACE TEMP TABLE repeated AS
+SELECT order_id FROM versions GROUP BY order_id HAVING count(*) > 1
+"""
+_MULTI_RESOLVED_SQL = f"""
+CREATE OR REPLACE TEMP TABLE multi_resolved AS
 SELECT order_id,
     {", ".join(f"arg_max({name}, {_NEWEST}) AS {name}" for name in FILLABLE_FIELDS)},
     {", ".join(f"arg_max({name} IS NULL, {_NEWEST}) AS lacks_{name}" for name in FILLABLE_FIELDS)},
@@ -47,6 +45,16 @@ SELECT order_id,
     count(*) AS _versions
 FROM versions SEMI JOIN repeated USING (order_id)
 GROUP BY order_id
+"""
+# Orders served once are their own winner: they stream from versions, never copied.
+_RESOLVED_VIEW_SQL = f"""
+CREATE OR REPLACE TEMP VIEW resolved AS
+SELECT order_id, {", ".join(FILLABLE_FIELDS)},
+    {", ".join(f"false AS lacks_{name}" for name in FILLABLE_FIELDS)},
+    updated_at, _record_index, _row, 1 AS _versions
+FROM versions ANTI JOIN repeated USING (order_id)
+UNION ALL
+SELECT * FROM multi_resolved
 """
 _FILLED = ", ".join(
     f"CASE WHEN lacks_{name} AND {name} IS NOT NULL THEN '{name}' END" for name in FILLABLE_FIELDS
@@ -64,9 +72,7 @@ FROM resolved JOIN raw USING (_row) WHERE resolved.ordered_at IS NULL ORDER BY o
 _MULTI_PAYLOADS_SQL = """
 CREATE OR REPLACE TEMP TABLE multi_payloads AS
 SELECT versions.order_id, raw.p
-FROM versions
-SEMI JOIN (SELECT order_id FROM resolved WHERE _versions > 1) USING (order_id)
-JOIN raw USING (_row)
+FROM versions SEMI JOIN repeated USING (order_id) JOIN raw USING (_row)
 """
 _AMBIGUOUS_SQL = """
 SELECT order_id, p FROM (SELECT DISTINCT order_id, p FROM multi_payloads)
@@ -89,18 +95,17 @@ def canonical_texts(payloads: Sequence[Any]) -> list[str]:
 def resolve_versions(connection: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table, int]:
     """Pick each order's winner and fill it; split off orders that stay without a timestamp.
 
-    Reads ``versions`` and ``raw`` (``_row``, lineage, ``p``) in ``connection``, and drops
-    ``versions`` as soon as it is no longer needed. Returns the clean rows (clean_records
-    columns, by order_id), the winners of the orders without any timestamp (``order_id``,
-    lineage, payload ``p``), and how many versions were duplicates.
+    Reads ``versions`` and ``raw`` (``_row``, lineage, ``p``) in ``connection``; only the orders
+    served more than once are copied. Returns the clean rows (clean_records columns, by
+    order_id), the winners of the orders without any timestamp (``order_id``, lineage, payload
+    ``p``), and how many versions were duplicates.
     """
-    connection.execute(_RESOLVE_SQL)
-    connection.execute(_MULTI_PAYLOADS_SQL)
-    connection.execute("DROP TABLE versions")
+    for statement in (_REPEATED_SQL, _MULTI_RESOLVED_SQL, _RESOLVED_VIEW_SQL, _MULTI_PAYLOADS_SQL):
+        connection.execute(statement)
     duplicates = _duplicates(connection)
     late = connection.sql(_LATE_SQL).to_arrow_table()
     clean = connection.sql(CLEAN_SQL).to_arrow_table()
-    connection.execute("DROP TABLE resolved")
+    connection.execute("DROP VIEW resolved; DROP TABLE multi_resolved; DROP TABLE repeated")
     return clean, late, duplicates
 
 

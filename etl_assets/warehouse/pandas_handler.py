@@ -30,6 +30,7 @@ from etl_assets.warehouse.duckdb_client import (
     quote_identifier,
     table_exists,
 )
+from etl_assets.warehouse.memory import release_free_memory
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
 """Definition metadata key holding the declared ``TableSchema`` (types are DuckDB type names)."""
@@ -189,6 +190,7 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         table_slice: TableSlice,
         connection: duckdb.DuckDBPyConnection,
     ) -> pd.DataFrame:
+        release_free_memory()  # what the previous step left behind, before this day of rows
         if not table_exists(connection, table_slice.schema, table_slice.table):
             upstream = context.upstream_output
             asset = (
@@ -222,4 +224,4 @@ def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
             columns[name] = column.to_pandas(date_as_object=False).astype("datetime64[us]")
         else:
             columns[name] = column.to_pandas()
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
