@@ -177,30 +177,32 @@ _JSON_TYPE_NAMES = {"NULL": "null", "BOOLEAN": "boolean", "VARCHAR": "string", "
                     "BIGINT": "number", "DOUBLE": "number", "HUGEINT": "number",
                     "OBJECT": "object", "ARRAY": "array"}  # fmt: skip
 _PROFILE_SQL = f"""
-SELECT json_keys(p) AS k, json_type(p, {list(f"$.{name}" for name in FIELDS)!r}) AS t,
-    count(*) AS n, list(_row) AS rows
-FROM payloads WHERE {plain_json_sql("p")} GROUP BY ALL
+WITH checked AS (SELECT _row, p, coalesce({plain_json_sql("p")}, false) AS plain FROM payloads)
+SELECT plain, CASE WHEN plain THEN json_keys(p) END AS k,
+    CASE WHEN plain THEN json_type(p, '$.*') END AS t,
+    count(*) AS n, list(_row) FILTER (WHERE NOT plain) AS rows
+FROM checked GROUP BY ALL
 """
-_OTHERS_SQL = f"SELECT _row FROM payloads WHERE NOT coalesce({plain_json_sql('p')}, false)"
 
 
 def field_type_counts(payloads: pd.Series) -> tuple[dict[str, Counter[str]], np.ndarray]:
-    """Per top-level field, how often each JSON type was served, for the plain JSON objects
-    with only the known fields; and the row numbers of every other payload, for the caller to
-    decode one by one.
+    """Per top-level field, how often each JSON type was served, for the plain JSON objects;
+    and the row numbers of every other payload, for the caller to decode one by one.
 
-    Raises ``LookupError`` on a DuckDB JSON type it does not know.
+    One pass: the payloads are grouped by their keys and the JSON types of their values (a
+    handful of shapes for a whole day), so no payload is decoded in Python. A key named twice
+    counts with its last value, as Python's json reads it. Raises ``LookupError`` on a DuckDB
+    JSON type it does not know.
     """
     with duckdb.connect() as connection:
         connection.register("payloads", payload_table(payloads))
         shapes = connection.sql(_PROFILE_SQL).fetchall()
-        others = [connection.sql(_OTHERS_SQL).to_arrow_table().column("_row").to_numpy()]
     profile: dict[str, Counter[str]] = defaultdict(Counter)
-    for keys, types, count, rows in shapes:
-        if len(set(keys)) != len(keys) or not set(keys) <= set(FIELDS):
-            others.append(np.asarray(rows, dtype=np.int64))  # duplicate or unknown keys
+    others: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+    for plain, keys, types, count, rows in shapes:
+        if not plain:
+            others.append(np.asarray(rows, dtype=np.int64))
             continue
-        for name, kind in zip(FIELDS, types, strict=True):
-            if kind is not None:
-                profile[name][_JSON_TYPE_NAMES[kind]] += count  # KeyError is a LookupError
+        for name, kind in dict(zip(keys, types, strict=True)).items():  # the last one wins
+            profile[name][_JSON_TYPE_NAMES[kind]] += count  # KeyError is a LookupError
     return profile, np.sort(np.concatenate(others))
