@@ -60,6 +60,7 @@ __all__ = [
 ORDERS_PATH = "/orders"
 #: How much of an error body is quoted in an error message.
 ERROR_TEXT_CHARS = 300
+BODY_READ_BYTES = 1 << 20
 #: Charsets orjson reads (it reads UTF-8 only; anything else is decoded by requests).
 _UTF8 = frozenset({"utf-8", "utf8"})
 #: Example shown when a base URL is rejected.
@@ -149,6 +150,18 @@ def _describe_failure(exc: requests.RequestException) -> str:
     if isinstance(reason, ProtocolError):  # ('Connection aborted.', RemoteDisconnected(...))
         return f"connection dropped ({reason.args[-1]})"
     return f"{type(reason).__name__}: {reason}"
+
+
+def _read_body(response: requests.Response) -> None:
+    """Read the whole body now, in large reads rather than requests' 10 KB ones (a page is
+    hundreds of KB), with requests' own error mapping; ``.content`` then returns it."""
+    try:
+        body = b"".join(response.iter_content(chunk_size=BODY_READ_BYTES))
+    except BaseException:
+        response.close()
+        raise
+    response._content = body  # what Response.content caches after reading it itself
+    response._content_consumed = True
 
 
 def _error_text(response: requests.Response) -> str:
@@ -358,7 +371,8 @@ class SalesApiClient:
         self._adapter.max_retries = self._new_retry(attempts)
         failure = None
         try:
-            response = self._session.get(url, timeout=self.timeout)
+            response = self._session.get(url, timeout=self.timeout, stream=True)
+            _read_body(response)
         except (
             requests.ConnectionError,
             requests.Timeout,
