@@ -36,7 +36,10 @@ DEMO_ORDERS_PER_DAY = 200
 DEMO_SEED = 3
 
 STARTUP_TIMEOUT_SECONDS = 60.0  # until the code location is LOADED
-SHUTDOWN_TIMEOUT_SECONDS = 20.0  # SIGTERM → every process of the session gone, then SIGKILL
+# SIGTERM → every process of the session gone, then SIGKILL. Usually a few seconds; but when a
+# sensor launches a run while dagster dev shuts down ("Tried to start a run on a server after
+# telling it to shut down"), its code server only exits through its own --heartbeat-timeout (45 s).
+SHUTDOWN_TIMEOUT_SECONDS = 50.0
 RUN_TIMEOUT_SECONDS = 60.0  # one launched run, queued → SUCCESS
 POLL_SECONDS = 0.5
 HTTP_TIMEOUT_SECONDS = 10.0
