@@ -37,7 +37,7 @@ from etl_assets.schema import (
 )
 from etl_assets.sources.sales_api import SalesApiError
 from etl_assets.transform import day_window
-from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE
+from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE, BackgroundFieldProfile
 from etl_assets.transform.ranges import CLEANING_INPUT_COLUMNS, clean_days, days_between
 from etl_assets.transform.sales import sales_rows
 from etl_assets.transform.summary import summaries_for_days
@@ -99,17 +99,21 @@ def raw_records(
     with the page and position that served each one. Re-materializing replaces the day.
     """
     frames, pages, seconds = [], 0, 0.0
+    # The drift profile runs on the other core while pages are still being fetched.
+    profile = BackgroundFieldProfile()
     try:
-        with sales_api.open_client() as client:
+        with sales_api.open_client() as client, profile:
             for day in partition_days(context):
                 start, end = day_window(day)
-                frame, stats = raw_frame(client.iter_pages(start, end), day, context.run_id)
+                served = client.iter_pages(start, end)
+                frame, stats = raw_frame(served, day, context.run_id, profile.add)
                 context.log.info(
                     f"Fetched {stats.elements} elements in {stats.pages} pages for {day} "
                     f"in {stats.seconds:.2f} s"
                 )
                 frames.append(frame)
                 pages, seconds = pages + stats.pages, seconds + stats.seconds
+            served_fields = profile.result()
     except SalesApiError as error:
         if error.retryable:
             raise
@@ -124,7 +128,7 @@ def raw_records(
             "preview": markdown_preview(frame[["_record_index", "_page", "payload"]]),
         },
     )
-    yield from raw_records_check_results(frame)
+    yield from raw_records_check_results(served_fields)
 
 
 class CleaningConfig(dg.Config):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -28,6 +28,8 @@ from etl_assets.transform.values import is_storable, json_type
 JSON_TYPE_NAMES = ("object", "array", "string", "number", "boolean", "null")
 _TYPE_CODES = {name: code for code, name in enumerate(JSON_TYPE_NAMES)}
 _OBJECT_CODE = _TYPE_CODES["object"]
+PAYLOAD_BATCH_PAGES = 100
+"""Pages per batch handed to ``on_payloads`` while the day is still being fetched."""
 _CODE_BY_TYPE = {dict: 0, list: 1, str: 2, int: 3, float: 3, bool: 4, type(None): 5}
 
 
@@ -73,6 +75,10 @@ def _type_codes(records: list[Any]) -> np.ndarray:
     return np.asarray(codes, dtype=np.int8)
 
 
+def _text_series(texts: list[pa.StringArray]) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(texts, pa.string())))
+
+
 @contextmanager
 def _garbage_collection_paused() -> Iterator[None]:
     """No cyclic garbage collection while pages are parsed.
@@ -110,17 +116,31 @@ class _Collected:
         self.texts.append(_texts(page))
 
 
-def raw_frame(pages: Iterable[Page], day: date, run_id: str) -> tuple[pd.DataFrame, ExtractStats]:
+def raw_frame(
+    pages: Iterable[Page],
+    day: date,
+    run_id: str,
+    on_payloads: Callable[[pd.Series], None] | None = None,
+) -> tuple[pd.DataFrame, ExtractStats]:
     """Collect every page of a day into the ``raw_records`` contract.
+
+    ``on_payloads``, when given, receives the payload texts every ``PAYLOAD_BATCH_PAGES`` pages
+    (and the rest at the end), so that work on them can start while later pages are fetched.
 
     Text repeated on many rows (page URL, run id, JSON type) is kept dictionary-encoded
     (categorical): a million rows share a thousand URLs instead of copying them.
     """
     began = time.monotonic()
     pages_seen = _Collected()
+    handed = 0
     with _garbage_collection_paused():
         for page in pages:
             pages_seen.add(page)
+            if on_payloads is not None and len(pages_seen.texts) - handed >= PAYLOAD_BATCH_PAGES:
+                on_payloads(_text_series(pages_seen.texts[handed:]))
+                handed = len(pages_seen.texts)
+    if on_payloads is not None and len(pages_seen.texts) > handed:
+        on_payloads(_text_series(pages_seen.texts[handed:]))
     counts = np.asarray(pages_seen.sizes, dtype=np.int64)
     starts = np.cumsum(counts) - counts
     elements = int(counts.sum())

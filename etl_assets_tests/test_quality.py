@@ -91,6 +91,28 @@ def test_schema_drift_reports_new_missing_and_retyped_fields() -> None:
     assert "new fields: coupon" in drift.description
 
 
+def test_field_profile_fed_in_parts_or_in_the_background_equals_the_whole() -> None:
+    payloads = pd.Series(
+        [
+            json.dumps({"order_id": n, "quantity": str(n) if n % 3 else n, "extra": n % 2 == 0})
+            for n in range(50)
+        ]
+        + ['{"a": 1,}', "not json", json.dumps([1, 2])],
+        dtype="string[pyarrow]",
+    )
+    whole = quality.source_field_profile(payloads)
+    assert whole["quantity"] == {"string": 33, "number": 17}
+    assert whole["extra"] == {"boolean": 50} and "a" not in whole  # "{\"a\": 1,}" is not JSON
+    parts = quality.FieldProfile()
+    with quality.BackgroundFieldProfile() as background:
+        for start in range(0, len(payloads), 7):
+            part = payloads.iloc[start : start + 7].reset_index(drop=True)
+            parts.add(part)
+            background.add(part)
+        assert background.result() == whole
+    assert parts.result() == whole
+
+
 def test_schema_drift_passes_on_the_contract() -> None:
     record = {name: "1" for name in quality.EXPECTED_SOURCE_TYPES}
     drift = quality.schema_drift(quality.source_field_profile(pd.Series([json.dumps(record)])))

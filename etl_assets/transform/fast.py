@@ -185,16 +185,20 @@ FROM checked GROUP BY ALL
 """
 
 
-def field_type_counts(payloads: pd.Series) -> tuple[dict[str, Counter[str]], np.ndarray]:
+def field_type_counts(
+    payloads: pd.Series, *, threads: int | None = None
+) -> tuple[dict[str, Counter[str]], np.ndarray]:
     """Per top-level field, how often each JSON type was served, for the plain JSON objects;
     and the row numbers of every other payload, for the caller to decode one by one.
 
     One pass: the payloads are grouped by their keys and the JSON types of their values (a
     handful of shapes for a whole day), so no payload is decoded in Python. A key named twice
     counts with its last value, as Python's json reads it. Raises ``LookupError`` on a DuckDB
-    JSON type it does not know.
+    JSON type it does not know. ``threads``: DuckDB's threads (default: one per core).
     """
     with duckdb.connect() as connection:
+        if threads is not None:
+            connection.execute(f"SET threads = {int(threads)}")
         connection.register("payloads", payload_table(payloads))
         shapes = connection.sql(_PROFILE_SQL).fetchall()
     profile: dict[str, Counter[str]] = defaultdict(Counter)

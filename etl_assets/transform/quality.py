@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -130,20 +131,63 @@ def rejected_share_within(counts: CleaningCounts, max_share: float) -> RuleResul
 
 def source_field_profile(payloads: pd.Series) -> dict[str, dict[str, int]]:
     """For every top-level field of the served objects: how often each JSON type appeared."""
-    try:  # plain JSON objects in bulk (DuckDB), every other payload below
-        profile, others = field_type_counts(payloads)
-        odd = payloads.iloc[others].tolist()
-    except (duckdb.Error, pa.ArrowException, UnicodeError, LookupError):
-        profile, odd = defaultdict(Counter), payloads.tolist()
-    for payload in odd:
-        try:
-            element = json.loads(payload)
-        except (TypeError, ValueError):
-            continue
-        if isinstance(element, dict):
-            for name, value in element.items():
-                profile[name][json_type(value)] += 1
-    return {name: dict(counter) for name, counter in sorted(profile.items())}
+    profile = FieldProfile()
+    profile.add(payloads)
+    return profile.result()
+
+
+class FieldProfile:
+    """``source_field_profile`` fed in parts: counts add up, so the day can be profiled page
+    batch by page batch while it is still being fetched (see ``BackgroundFieldProfile``)."""
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        self._counts: dict[str, Counter[str]] = defaultdict(Counter)
+        self._threads = threads
+
+    def add(self, payloads: pd.Series) -> None:
+        try:  # plain JSON objects in bulk (DuckDB), every other payload below
+            counts, others = field_type_counts(payloads, threads=self._threads)
+            odd = payloads.iloc[others].tolist()
+        except (duckdb.Error, pa.ArrowException, UnicodeError, LookupError):
+            counts, odd = defaultdict(Counter), payloads.tolist()
+        for payload in odd:
+            try:
+                element = json.loads(payload)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(element, dict):
+                for name, value in element.items():
+                    counts[name][json_type(value)] += 1
+        for name, counter in counts.items():
+            self._counts[name].update(counter)
+
+    def result(self) -> dict[str, dict[str, int]]:
+        return {name: dict(counter) for name, counter in sorted(self._counts.items())}
+
+
+class BackgroundFieldProfile:
+    """A ``FieldProfile`` computed in one worker thread (DuckDB on one core, the GIL released)
+    while the caller goes on, e.g. fetching the next pages on the other core."""
+
+    def __init__(self) -> None:
+        self._profile = FieldProfile(threads=1)
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="field-profile")
+        self._pending: list[Future[None]] = []
+
+    def __enter__(self) -> BackgroundFieldProfile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def add(self, payloads: pd.Series) -> None:
+        self._pending.append(self._worker.submit(self._profile.add, payloads))
+
+    def result(self) -> dict[str, dict[str, int]]:
+        """Wait for every part; re-raises what a part raised."""
+        for part in self._pending:
+            part.result()
+        return self._profile.result()
 
 
 def schema_drift(profile: dict[str, dict[str, int]]) -> RuleResult:
