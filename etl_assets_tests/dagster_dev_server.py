@@ -38,8 +38,10 @@ DEMO_SEED = 3
 STARTUP_TIMEOUT_SECONDS = 60.0  # until the code location is LOADED
 # SIGTERM → every process of the session gone, then SIGKILL. Usually a few seconds; but when a
 # sensor launches a run while dagster dev shuts down ("Tried to start a run on a server after
-# telling it to shut down"), its code server only exits through its own --heartbeat-timeout (45 s).
-SHUTDOWN_TIMEOUT_SECONDS = 50.0
+# telling it to shut down"), its code server only exits through its own --heartbeat-timeout
+# (45 s after the last heartbeat, then its own shutdown). ``settle_runs`` makes that rare.
+SHUTDOWN_TIMEOUT_SECONDS = 65.0
+SETTLE_TIMEOUT_SECONDS = 60.0  # launched runs (e.g. the freshness sensor's first) → finished
 RUN_TIMEOUT_SECONDS = 60.0  # one launched run, queued → SUCCESS
 POLL_SECONDS = 0.5
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -218,6 +220,19 @@ class DagsterDevServer:
             raise self.fail(f"runsOrError: {data}")
         return list(data["results"])
 
+    def settle_runs(self, timeout: float = SETTLE_TIMEOUT_SECONDS) -> None:
+        """Wait until no run is queued or in progress, as an operator would before stopping.
+
+        The freshness sensor launches a run on its first tick; stopping dagster dev while that
+        launch is in flight leaves its code server waiting for the heartbeat timeout.
+        """
+
+        def settled() -> bool | None:
+            busy = [r for r in self.runs({}) if r["status"] not in TERMINAL_RUN_STATUSES]
+            return True if not busy else None
+
+        self.wait_for("waiting for launched runs to finish before stopping", settled, timeout)
+
     def session_pids(self) -> dict[int, str]:
         """Every live (non-zombie) process of the server's session, with its command line."""
         return session_members(self.process.pid)
@@ -354,6 +369,7 @@ def running_dagster_dev(
         try:
             server.wait_until_loaded()
             yield server
+            server.settle_runs()
         finally:
             survivors = server.stop()
         if survivors:
