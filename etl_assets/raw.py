@@ -158,7 +158,7 @@ def raw_frame(
                 np.concatenate(types) if types else np.zeros(0, dtype=np.int8),
                 categories=JSON_TYPE_NAMES,
             ),
-            "payload": pd.arrays.ArrowStringArray(pa.chunked_array(pages_seen.texts, pa.string())),
+            "payload": _text_series(pages_seen.texts).array,
         }
     )
     stats = ExtractStats(pages=len(counts), elements=elements, seconds=time.monotonic() - began)
