@@ -38,7 +38,7 @@ test: lint
 reliability: install
 	$(BIN)/python -m etl_assets_tests.reliability.report $(ARGS)
 
-# Side-by-side benchmark (tutorial / floor / Dagster in-process / CLI); ARGS="--orders 1000000".
+# Side-by-side benchmark (tutorial / floor / in-process job / dg.materialize / CLI); ARGS="--orders 1000000".
 bench: install
 	$(BIN)/python -m etl_assets_tests.bench $(ARGS)
 
