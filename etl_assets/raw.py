@@ -8,7 +8,6 @@ traced back to exactly what the API said.
 from __future__ import annotations
 
 import gc
-import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -17,19 +16,19 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 import pyarrow as pa
 
+from etl_assets.page_texts import PageTextSplitter, python_texts
 from etl_assets.schema import RAW_RECORDS
 from etl_assets.sources.sales_api import Page
-from etl_assets.transform.values import is_storable, json_type
+from etl_assets.transform.values import json_type
 
 JSON_TYPE_NAMES = ("object", "array", "string", "number", "boolean", "null")
 _TYPE_CODES = {name: code for code, name in enumerate(JSON_TYPE_NAMES)}
 _OBJECT_CODE = _TYPE_CODES["object"]
 PAYLOAD_BATCH_PAGES = 100
-"""Pages per batch handed to ``on_payloads`` while the day is still being fetched."""
+"""Pages per batch split into texts, and handed to ``on_payloads``, while the day is fetched."""
 _CODE_BY_TYPE = {dict: 0, list: 1, str: 2, int: 3, float: 3, bool: 4, type(None): 5}
 
 
@@ -38,30 +37,6 @@ class ExtractStats:
     pages: int
     elements: int
     seconds: float
-
-
-def _python_text(element: Any) -> str:
-    text = json.dumps(element, ensure_ascii=False, separators=(",", ":"))
-    if is_storable(text):
-        return text
-    # A lone surrogate ("\\ud83d", valid JSON) cannot be stored as text: keep it escaped.
-    return json.dumps(element, ensure_ascii=True, separators=(",", ":"))
-
-
-def _texts(page: Page) -> pa.StringArray:
-    """Each record as compact JSON text, in one Arrow array (no Python str per record).
-
-    A page a strict parser read is written back with orjson, whose UTF-8 bytes are laid end
-    to end into the array's buffers directly.
-    """
-    if not page.strict_json:
-        return pa.array([_python_text(element) for element in page.records], pa.string())
-    texts = [orjson.dumps(element) for element in page.records]
-    offsets = np.zeros(len(texts) + 1, dtype=np.int32)
-    np.cumsum(np.fromiter(map(len, texts), dtype=np.int32, count=len(texts)), out=offsets[1:])
-    return pa.StringArray.from_buffers(
-        len(texts), pa.py_buffer(offsets), pa.py_buffer(b"".join(texts))
-    )
 
 
 def _type_codes(records: list[Any]) -> np.ndarray:
@@ -98,14 +73,13 @@ def _garbage_collection_paused() -> Iterator[None]:
 
 @dataclass
 class _Collected:
-    """What the pages of a day contributed so far, column by column."""
+    """What the pages of a day contributed so far, column by column (the texts aside)."""
 
     numbers: list[int] = field(default_factory=list)
     sizes: list[int] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
     fetched: list[pd.Timestamp] = field(default_factory=list)
     types: list[np.ndarray] = field(default_factory=list)
-    texts: list[pa.StringArray] = field(default_factory=list)
 
     def add(self, page: Page) -> None:
         self.numbers.append(page.number)
@@ -113,7 +87,12 @@ class _Collected:
         self.urls.append(page.url)
         self.fetched.append(pd.Timestamp(page.fetched_at))
         self.types.append(_type_codes(page.records))
-        self.texts.append(_texts(page))
+
+
+def _texts_or_body(page: Page) -> pa.StringArray | bytes:
+    """What the splitter needs of a page: the body a strict parser read (made into texts in
+    the worker, see ``page_texts``), else the records' texts, made now by Python's json."""
+    return page.body if page.body is not None else python_texts(page.records)
 
 
 def raw_frame(
@@ -124,23 +103,22 @@ def raw_frame(
 ) -> tuple[pd.DataFrame, ExtractStats]:
     """Collect every page of a day into the ``raw_records`` contract.
 
-    ``on_payloads``, when given, receives the payload texts every ``PAYLOAD_BATCH_PAGES`` pages
-    (and the rest at the end), so that work on them can start while later pages are fetched.
+    The records' texts are made in a worker thread (``page_texts.PageTextSplitter``) while the
+    next pages are fetched. ``on_payloads``, when given, receives the payload texts of every
+    ``PAYLOAD_BATCH_PAGES`` pages (and the rest at the end), in that worker thread, so that
+    work on them can start before the day is complete.
 
     Text repeated on many rows (page URL, run id, JSON type) is kept dictionary-encoded
     (categorical): a million rows share a thousand URLs instead of copying them.
     """
     began = time.monotonic()
     pages_seen = _Collected()
-    handed = 0
-    with _garbage_collection_paused():
+    on_texts = None if on_payloads is None else lambda texts: on_payloads(_text_series(texts))
+    with _garbage_collection_paused(), PageTextSplitter(PAYLOAD_BATCH_PAGES, on_texts) as split:
         for page in pages:
             pages_seen.add(page)
-            if on_payloads is not None and len(pages_seen.texts) - handed >= PAYLOAD_BATCH_PAGES:
-                on_payloads(_text_series(pages_seen.texts[handed:]))
-                handed = len(pages_seen.texts)
-    if on_payloads is not None and len(pages_seen.texts) > handed:
-        on_payloads(_text_series(pages_seen.texts[handed:]))
+            split.add(_texts_or_body(page), len(page.records))
+        texts = split.texts()
     counts = np.asarray(pages_seen.sizes, dtype=np.int64)
     starts = np.cumsum(counts) - counts
     elements = int(counts.sum())
@@ -158,7 +136,7 @@ def raw_frame(
                 np.concatenate(types) if types else np.zeros(0, dtype=np.int8),
                 categories=JSON_TYPE_NAMES,
             ),
-            "payload": _text_series(pages_seen.texts).array,
+            "payload": _text_series(texts).array,
         }
     )
     stats = ExtractStats(pages=len(counts), elements=elements, seconds=time.monotonic() - began)

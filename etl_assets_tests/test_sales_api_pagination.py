@@ -175,3 +175,32 @@ def test_next_to_another_host_is_refused(serve: Any) -> None:
     error = fetch_error(server, SalesApiContractError, token=TOKEN)
     assert "elsewhere.example" in str(error)
     assert len(server.requests) == 1
+
+
+# --------------------------------------------------------------------------------------------
+# Environment: proxies are read once per client, and still honoured
+# --------------------------------------------------------------------------------------------
+
+
+def test_http_proxy_from_the_environment_is_used(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = serve(paginated([[1, 2], [3]]))
+    proxy = serve(always(Reply(json={"data": ["via proxy"], "next": None})))
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    assert records(fetch(api)) == ["via proxy"]
+    (request,) = proxy.requests  # absolute-form: the proxy is asked for the API's URL
+    assert request.path.startswith(f"{api.url}/orders?") and not api.requests
+
+
+def test_no_proxy_from_the_environment_bypasses_the_proxy(
+    serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = serve(paginated([[1, 2], [3]]))
+    proxy = serve(always(Reply(json={"data": ["via proxy"], "next": None})))
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert records(fetch(api)) == [1, 2, 3]
+    assert len(api.requests) == 2 and not proxy.requests

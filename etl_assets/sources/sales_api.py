@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Self, TypeVar
-from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
-import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import (
@@ -38,7 +36,9 @@ from etl_assets.sources.errors import (
     SalesApiError,
     SalesApiUnavailableError,
 )
+from etl_assets.sources.page import Page, PageProblem, read_page
 from etl_assets.sources.retry import RETRY_STATUSES, Attempts, RetrySettings, SalesRetry
+from etl_assets.sources.urls import format_time, origin, resolve_link, validate_base_url
 
 __all__ = [
     "ORDERS_PATH",
@@ -61,10 +61,6 @@ ORDERS_PATH = "/orders"
 #: How much of an error body is quoted in an error message.
 ERROR_TEXT_CHARS = 300
 BODY_READ_BYTES = 1 << 20
-#: Charsets orjson reads (it reads UTF-8 only; anything else is decoded by requests).
-_UTF8 = frozenset({"utf-8", "utf8"})
-#: Example shown when a base URL is rejected.
-EXAMPLE_URL = "http://127.0.0.1:8765"
 
 
 def _user_agent() -> str:
@@ -80,61 +76,9 @@ USER_AGENT = _user_agent()
 _E = TypeVar("_E", bound=SalesApiError)
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of the orders listing, records exactly as the API sent them."""
-
-    number: int  # 1-based
-    url: str
-    records: list[Any]
-    fetched_at: datetime  # UTC
-    elapsed_seconds: float  # including retries
-    #: True when a strict parser read the page (no NaN/Infinity, integers within 64 bits), so
-    #: any JSON serializer writes its records back unchanged.
-    strict_json: bool = False
-
-
 # --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
-
-
-def validate_base_url(url: str, *, variable: str = "SALES_API_URL") -> str:
-    """Return ``url`` stripped and without trailing slash, or raise ``ValueError`` saying why.
-
-    The URL must be http(s) with a host, and carry no query, fragment or credentials (the token
-    belongs in SALES_API_TOKEN; a URL with a password is never echoed back).
-    """
-    shape = f"{variable} must be an http(s) URL like {EXAMPLE_URL}"
-    if not isinstance(url, str):
-        raise SalesApiConfigError(f"{shape}, got {url!r}")
-    cleaned = url.strip()
-    try:
-        parts = urlsplit(cleaned)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise SalesApiConfigError(f"{shape}, got {url!r}") from None
-    if "@" in parts.netloc:
-        raise SalesApiConfigError(
-            f"{variable} must not contain a user name or password; "
-            "put the API token in SALES_API_TOKEN"
-        )
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise SalesApiConfigError(f"{shape}, got {url!r}")
-    if any(ch.isspace() for ch in cleaned):
-        raise SalesApiConfigError(f"{shape} without spaces, got {url!r}")
-    if "?" in cleaned or "#" in cleaned:
-        raise SalesApiConfigError(f"{shape} without query or fragment, got {url!r}")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _origin(url: str) -> tuple[str, str | None, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, parts.hostname, parts.port or {"http": 80, "https": 443}.get(parts.scheme)
 
 
 def _describe_failure(exc: requests.RequestException) -> str:
@@ -222,8 +166,21 @@ class SalesApiClient:
         self._session.mount("http://", self._adapter)
         self._session.mount("https://", self._adapter)
         self._session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+        self._take_environment_once()
         if self._token:
             self._session.headers["Authorization"] = f"Bearer {self._token}"
+
+    def _take_environment_once(self) -> None:
+        """Apply the proxy and CA-bundle environment variables now, for the API's origin.
+
+        requests reads them again on every request (hundreds of environment lookups a page,
+        ~0.3 s over a day of pages); every request of this client goes to one origin, so once
+        is enough. ``.netrc`` is not consulted: its Basic credentials would replace the token.
+        """
+        settings = self._session.merge_environment_settings(self.base_url, {}, None, None, None)
+        self._session.proxies.update(settings["proxies"])
+        self._session.verify = settings["verify"]
+        self._session.trust_env = False
 
     def __repr__(self) -> str:
         return f"SalesApiClient({self.base_url!r}, page_size={self.page_size})"
@@ -248,7 +205,7 @@ class SalesApiClient:
         if end <= start:
             raise ValueError(f"end ({end.isoformat()}) must be after start ({start.isoformat()})")
         query = urlencode(
-            {"start": _format_time(start), "end": _format_time(end), "page_size": self.page_size},
+            {"start": format_time(start), "end": format_time(end), "page_size": self.page_size},
             safe=":",
         )
         return self._pages(f"{self.base_url}{ORDERS_PATH}?{query}")
@@ -293,37 +250,15 @@ class SalesApiClient:
                 status=response.status_code,
             )
 
-        problem = None
-        strict = (response.encoding or "utf-8").lower().replace("_", "-") in _UTF8
         try:
-            if not strict:
-                raise orjson.JSONDecodeError("not UTF-8", "", 0)
-            body = orjson.loads(response.content)
-        except orjson.JSONDecodeError:  # NaN, huge integers, or not JSON at all: Python decides
-            strict = False
-            try:
-                body = response.json()
-            except ValueError:
-                problem = f"body is not JSON (starts with {response.text[:80]!r})"
-        if problem is not None:  # raised here, outside the except: no chained context
-            raise broken(problem)
+            content = read_page(response)
+        except PageProblem as problem:
+            raise broken(str(problem)) from None
 
-        if not isinstance(body, dict):
-            raise broken(f'expected a JSON object with "data", got {type(body).__name__}')
-        data = body.get("data")
-        if not isinstance(data, list):
-            raise broken(f'"data" must be a list, got {type(data).__name__}')
-        if "next" in body:
-            link = body["next"]
-            if link is not None and not isinstance(link, str):
-                raise broken(f'"next" must be a URL or null, got {type(link).__name__}')
-        else:
-            link = response.links.get("next", {}).get("url")
-
-        next_url = None
+        link, next_url = content.link, None
         if link is not None:
-            next_url = self._resolve(link, url)
-            if not link.strip() or _origin(next_url) != _origin(self.base_url):
+            next_url = resolve_link(link, url, self.base_url)
+            if not link.strip() or origin(next_url) != origin(self.base_url):
                 raise broken(
                     f'"next" must be a URL on {self.base_url}, got {link!r} '
                     "(the token is only sent to the Sales API)"
@@ -331,17 +266,13 @@ class SalesApiClient:
         page = Page(
             number=number,
             url=url,
-            records=data,
+            records=content.records,
             fetched_at=fetched_at,
             elapsed_seconds=elapsed,
-            strict_json=strict,
+            strict_json=content.strict_body is not None,
+            body=content.strict_body,
         )
         return page, next_url
-
-    def _resolve(self, link: str, current_url: str) -> str:
-        if link.startswith("?"):
-            return urljoin(current_url, link)
-        return urljoin(self.base_url + "/", link)
 
     def _new_retry(self, attempts: Attempts) -> SalesRetry:
         settings = self.retry

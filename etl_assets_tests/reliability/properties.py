@@ -7,7 +7,6 @@ duplicates are frequent. They go through ``raw_frame`` exactly as the extract wr
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -15,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl_assets.raw import raw_frame
-from etl_assets.sources.sales_api import Page
 from etl_assets.transform import clean_orders
 from etl_assets.transform import quality as q
+from etl_assets_tests.page_support import served_pages
 from etl_assets_tests.reliability.support import DAY
 
 json_scalars = (
@@ -66,19 +65,9 @@ elements = st.lists(order_like | json_values, max_size=25)
 
 
 def raw_of(served: list[Any], page_size: int = 7) -> pd.DataFrame:
-    """The raw_records frame the extract would write for these served elements."""
-    fetched = datetime(2026, 11, 21, 1, tzinfo=UTC)
-    pages = [
-        Page(
-            number=n + 1,
-            url=f"http://api/orders?page={n + 1}",
-            records=served[i : i + page_size],
-            fetched_at=fetched,
-            elapsed_seconds=0.0,
-        )
-        for n, i in enumerate(range(0, max(len(served), 1), page_size))
-    ]
-    frame, _stats = raw_frame(pages, DAY, "run-1")
+    """The raw_records frame the extract would write for these served elements, served as
+    page bodies and read by the client's own parser."""
+    frame, _stats = raw_frame(served_pages(served, page_size), DAY, "run-1")
     return frame
 
 

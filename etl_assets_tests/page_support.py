@@ -1,0 +1,47 @@
+"""Pages as the client makes them from served bodies, without a server: for property tests."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from etl_assets.sources.page import Page, read_page
+
+FETCHED_AT = datetime(2026, 11, 21, 1, tzinfo=UTC)
+
+
+def served_body(records: list[Any], link: str | None = None) -> bytes:
+    """A page body as an API would serve it: UTF-8 JSON, ``\\u`` escapes only where needed
+    (a lone surrogate), NaN and Infinity as Python writes them."""
+    page = {"data": records, "next": link}
+    try:
+        return json.dumps(page, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return json.dumps(page).encode()
+
+
+def page_from_body(number: int, body: bytes) -> Page:
+    """The ``Page`` the client yields for this body, read by the client's own ``read_page``."""
+    response = requests.Response()
+    response.status_code, response.encoding, response._content = 200, "utf-8", body
+    content = read_page(response)
+    return Page(
+        number=number,
+        url=f"http://api/orders?page={number}",
+        records=content.records,
+        fetched_at=FETCHED_AT,
+        elapsed_seconds=0.0,
+        strict_json=content.strict_body is not None,
+        body=content.strict_body,
+    )
+
+
+def served_pages(served: list[Any], page_size: int = 7) -> list[Page]:
+    """``served`` cut into pages of ``page_size``, as the client reads them."""
+    starts = range(0, max(len(served), 1), page_size)
+    return [
+        page_from_body(n + 1, served_body(served[i : i + page_size])) for n, i in enumerate(starts)
+    ]
