@@ -26,6 +26,17 @@ from typing import Any, TypeVar
 import requests
 
 from etl_assets.demo import DemoSalesApi
+from etl_assets_tests.dagster_graphql import (
+    REPOSITORIES_QUERY,
+    RUN_STATUS_QUERY,
+    RUNS_QUERY,
+    WORKSPACE_QUERY,
+)
+from etl_assets_tests.process_session import (
+    session_members,
+    sigint_not_ignored,
+    wait_for_session_exit,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent  # dagster, dg: installed beside this interpreter
@@ -258,33 +269,6 @@ class DagsterDevServer:
         return survivors
 
 
-def wait_for_session_exit(sid: int, timeout: float) -> dict[int, str]:
-    """Wait until no process of session ``sid`` is left; return those still there at timeout."""
-    deadline = time.monotonic() + timeout
-    while (members := session_members(sid)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return members
-
-
-def session_members(sid: int) -> dict[int, str]:
-    """Processes whose session id is ``sid`` (``start_new_session`` made the server a leader)."""
-    members: dict[int, str] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue  # exited meanwhile
-        # "pid (comm) state ppid pgrp session ...": comm may hold spaces and parentheses.
-        fields = stat[stat.rindex(")") + 2 :].split()
-        state, session = fields[0], int(fields[3])
-        if session == sid and state not in "ZX":  # zombies and the dead run nothing
-            members[int(entry.name)] = f"[{state}] {cmdline.strip()[:200]}"
-    return members
-
-
 def server_environment(dagster_home: Path, warehouse_path: Path, api_url: str) -> dict[str, str]:
     """The environment of a user who followed the README, pointed at temp folders."""
     env = os.environ.copy()
@@ -314,24 +298,6 @@ def dg_dev_command(port: int) -> list[str]:
 
 
 @contextlib.contextmanager
-def _sigint_not_ignored() -> Iterator[None]:
-    """Let children start with SIGINT at its default, even when we run in the background.
-
-    ``dagster dev`` maps SIGTERM to whatever SIGINT does. A shell's background job (``make test
-    &``) ignores SIGINT, children inherit that through exec, and SIGTERM would then be ignored
-    too. A Python-level handler is reset to the default at exec; "ignore" is not.
-    """
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        yield
-        return
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-@contextlib.contextmanager
 def running_dagster_dev(
     workdir: Path, command: Callable[[int], list[str]] = dagster_dev_command
 ) -> Iterator[DagsterDevServer]:
@@ -347,7 +313,7 @@ def running_dagster_dev(
     log_path = workdir / "dagster_dev.log"
     port = free_port()
     with DemoSalesApi(orders_per_day=DEMO_ORDERS_PER_DAY, seed=DEMO_SEED) as api:
-        with log_path.open("wb") as log, _sigint_not_ignored():
+        with log_path.open("wb") as log, sigint_not_ignored():
             process = subprocess.Popen(
                 command(port),
                 cwd=REPO_ROOT,
@@ -374,82 +340,3 @@ def running_dagster_dev(
             survivors = server.stop()
         if survivors:
             raise server.fail(f"processes outlived SIGTERM (killed): {survivors}")
-
-
-WORKSPACE_QUERY = """
-{
-  workspaceOrError {
-    __typename
-    ... on Workspace {
-      locationEntries {
-        name
-        loadStatus
-        locationOrLoadError {
-          __typename
-          ... on PythonError { message }
-        }
-      }
-    }
-  }
-}
-"""
-
-REPOSITORIES_QUERY = """
-{
-  repositoriesOrError {
-    ... on RepositoryConnection {
-      nodes {
-        name
-        location { name }
-        schedules { name scheduleState { status } }
-        sensors { name sensorType sensorState { status } }
-      }
-    }
-  }
-}
-"""
-
-ASSET_NODES_QUERY = """
-{
-  assetNodes {
-    assetKey { path }
-    dependencyKeys { path }
-    groupName
-    opNames
-    metadataEntries {
-      label
-      ... on TextMetadataEntry { text }
-    }
-  }
-}
-"""
-
-RUN_STATUS_QUERY = """
-query RunStatus($runId: ID!) {
-  runOrError(runId: $runId) {
-    __typename
-    ... on Run { status }
-    ... on RunNotFoundError { message }
-    ... on PythonError { message }
-  }
-}
-"""
-
-RUNS_QUERY = """
-query Runs($tags: [ExecutionTag!]) {
-  runsOrError(filter: {tags: $tags}) {
-    __typename
-    ... on Runs {
-      results {
-        runId
-        jobName
-        status
-        assetSelection { path }
-        assetMaterializations { assetKey { path } partition }
-        tags { key value }
-      }
-    }
-    ... on PythonError { message }
-  }
-}
-"""

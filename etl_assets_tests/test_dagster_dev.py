@@ -18,12 +18,11 @@ import duckdb
 import pytest
 
 from etl_assets_tests.dagster_dev_server import (
-    ASSET_NODES_QUERY,
-    REPOSITORIES_QUERY,
     TERMINAL_RUN_STATUSES,
     DagsterDevServer,
     running_dagster_dev,
 )
+from etl_assets_tests.dagster_graphql import ASSET_NODES_QUERY, REPOSITORIES_QUERY
 
 pytestmark = pytest.mark.slow
 

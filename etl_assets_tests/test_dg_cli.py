@@ -17,7 +17,6 @@ import pytest
 
 from etl_assets.demo import DemoSalesApi
 from etl_assets_tests.dagster_dev_server import (
-    ASSET_NODES_QUERY,
     DAGSTER_YAML,
     REPO_ROOT,
     VENV_BIN,
@@ -25,6 +24,7 @@ from etl_assets_tests.dagster_dev_server import (
     running_dagster_dev,
     server_environment,
 )
+from etl_assets_tests.dagster_graphql import ASSET_NODES_QUERY
 
 pytestmark = pytest.mark.slow
 

@@ -26,8 +26,8 @@ from etl_assets_tests.dagster_dev_server import (
     REPO_ROOT,
     DagsterDevServer,
     running_dagster_dev,
-    wait_for_session_exit,
 )
+from etl_assets_tests.process_session import wait_for_session_exit
 
 pytestmark = pytest.mark.slow
 

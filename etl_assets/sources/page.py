@@ -18,7 +18,7 @@ _UTF8 = frozenset({"utf-8", "utf8"})
 
 @dataclass(frozen=True)
 class Page:
-    """One page of the orders listing, records exactly as the API sent them."""
+    """One page of the orders listing: its records as parsed, nothing dropped or added."""
 
     number: int  # 1-based
     url: str
