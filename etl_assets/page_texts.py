@@ -5,19 +5,16 @@ checks each page. DuckDB reads a batch of page bodies and writes every element o
 as compact JSON in one query, without a Python object per record and with the GIL released, so
 it runs on the other core while the next pages are fetched.
 
-Only bodies whose ``data`` DuckDB finds exactly where the strict parser did are split there:
-a body must hold exactly one JSON string reading ``"data"``, or a second key of that name could
-make the two parsers pick different lists (orjson keeps the last, DuckDB the first). Any other
-body, or one DuckDB splits into a different number of elements than the parser found, is turned
-into text record by record (``body_texts``). Either way each text reads back as the same JSON
-value: strings unescaped and escaped again, numbers in their shortest form, integers beyond 64
-bits exactly as served.
+DuckDB's split is used only where it provably reads the list the strict parser read: a body
+with exactly one top-level key "data" (orjson keeps the last of several, DuckDB the first), split
+into as many elements as the parser found. Any other body is turned into text record by record
+(``body_texts``). Either way each text reads back as the same JSON value: strings unescaped and
+escaped again, numbers in their shortest form, integers beyond 64 bits exactly as served.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -31,22 +28,16 @@ import pyarrow as pa
 
 from etl_assets.transform.values import is_storable
 
-_SPLIT_SQL = "SELECT i, json_extract(body, '$.data[*]')::VARCHAR[] AS texts FROM bodies"
+# Only where the body has exactly one top-level key "data" (escapes read): with a second one,
+# orjson would keep the last and DuckDB's path the first.
+_SPLIT_SQL = """
+SELECT i, CASE WHEN len(list_filter(json_keys(body), lambda k: k = 'data')) = 1
+    THEN json_extract(body, '$.data[*]')::VARCHAR[] END AS texts
+FROM bodies
+"""
 # 19 digits in a row: possibly an integer beyond 64 bits (2**63 has 19 digits).
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGIT_RUN = b"0" * 19
-
-
-# Any JSON string that reads "data", escapes included (the four code points' hex is all digits).
-_DATA_STRING = re.compile(rb'"(?:d|\\u0064)(?:a|\\u0061)(?:t|\\u0074)(?:a|\\u0061)"')
-
-
-def splittable(body: bytes) -> bool:
-    """DuckDB's ``$.data`` is the list the strict parser read: exactly one JSON string in the
-    body reads ``"data"`` (the key itself), so there is no second key of that name."""
-    if b"\\u" not in body:  # the usual body: only the literal spelling can read "data"
-        return body.count(b'"data"') == 1
-    return len(_DATA_STRING.findall(body)) == 1
 
 
 def orjson_texts(records: Sequence[Any]) -> pa.StringArray:
@@ -87,22 +78,20 @@ def split_bodies(
     """The element texts of each strict body (``sizes``: how many elements the strict parser
     found in each).
 
-    The ``splittable`` bodies are split by one DuckDB query; any other body, one DuckDB splits
-    into a different number of elements, or all of them if the query fails, by ``body_texts``.
+    One DuckDB query splits them all; a body with a second key "data", one DuckDB splits into a
+    different number of elements, or all of them if the query fails, go to ``body_texts``.
     """
-    texts: list[pa.StringArray | None] = [None] * len(bodies)
-    places = [k for k, body in enumerate(bodies) if splittable(body)]
-    split = _duckdb_split(connection, [bodies[k] for k in places])
-    for place, elements in zip(places, split, strict=True):
-        if elements is not None and len(elements) == sizes[place]:
-            texts[place] = elements
-    return [body_texts(body) if t is None else t for body, t in zip(bodies, texts, strict=True)]
+    split = _duckdb_split(connection, bodies)
+    return [
+        elements if elements is not None and len(elements) == size else body_texts(body)
+        for body, size, elements in zip(bodies, sizes, split, strict=True)
+    ]
 
 
 def _duckdb_split(
     connection: duckdb.DuckDBPyConnection, bodies: Sequence[bytes]
 ) -> list[pa.StringArray | None]:
-    """``$.data[*]`` of each body as JSON texts (None where DuckDB found no list)."""
+    """``$.data[*]`` of each body as JSON texts (None where it is not the one "data" list)."""
     if not bodies:
         return []
     offsets = np.zeros(len(bodies) + 1, dtype=np.int64)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl_assets.page_texts import PageTextSplitter, split_bodies, splittable
+from etl_assets.page_texts import PageTextSplitter, split_bodies
 from etl_assets.raw import raw_frame
 from etl_assets_tests.page_support import served_body, served_pages
 from etl_assets_tests.reliability.properties import elements
@@ -61,7 +61,6 @@ def split_one(body: bytes, size: int) -> list[str]:
 
 def test_duckdb_split_keeps_every_value() -> None:
     body = served_body(AWKWARD)
-    assert splittable(body)
     texts = split_one(body, len(AWKWARD))
     assert [json.loads(text) for text in texts] == AWKWARD
     assert texts[5] == '"text"' and texts[9] == "[]"
@@ -77,31 +76,37 @@ def test_a_repeated_key_inside_a_record_reads_back_as_the_parser_read_it() -> No
     body = b'{"data":[{"quantity":1,"quantity":"three"}],"next":null}'
     (text,) = split_one(body, 1)
     assert json.loads(text) == orjson.loads(body)["data"][0] == {"quantity": "three"}
+    assert text == '{"quantity":1,"quantity":"three"}'  # DuckDB's split: kept as served
 
 
 @pytest.mark.parametrize(
     "body",
     [
-        b'{"data":[1],"data":[2,3]}',  # the strict parser keeps the last "data", DuckDB the first
-        b'{"d\\u0061ta":[1],"data":[2]}',  # the same, spelled with an escape
-        b'{"data":[{"data":1}],"next":null}',  # a record naming "data": not provably the same
-        b'{"\\u0064ata":[1],"\\u0064\\u0061\\u0074\\u0061":[2]}',
+        b'{"data":[1],"data":[2,3]}',  # orjson keeps the last "data", a DuckDB path the first
+        b'{"data":[1,4],"data":[2,3]}',  # the same number of elements in both
+        b'{"d\\u0061ta":[1,4],"data":[2,3]}',  # the first spelled with an escape
+        b'{"data":[{"data":1}],"next":"?data=2"}',  # "data" elsewhere: one key all the same
     ],
 )
-def test_bodies_duckdb_could_read_differently_are_not_split_by_it(body: bytes) -> None:
-    assert not splittable(body)
+def test_the_texts_are_those_of_the_list_the_parser_read(body: bytes) -> None:
+    records = orjson.loads(body)["data"]
+    assert split_one(body, len(records)) == [json.dumps(r, separators=(",", ":")) for r in records]
 
 
-def test_escapes_elsewhere_do_not_prevent_the_split() -> None:
+def test_escapes_are_read() -> None:
     body = b'{"data":["caf\\u00e9","\\u0001"],"next":null}'
-    assert splittable(body)
     assert [json.loads(text) for text in split_one(body, 2)] == ["café", "\x01"]
 
 
 def test_integers_beyond_64_bits_stay_exact_without_duckdb_too() -> None:
-    body = b'{"data":[{"data":-9223372036854775809},18446744073709551616],"next":null}'
-    assert not splittable(body)  # a record names "data": record by record
-    assert split_one(body, 2) == ['{"data":-9223372036854775809}', "18446744073709551616"]
+    body = b'{"data":[{"id":-9223372036854775809},18446744073709551616],"data":[]}'
+    assert split_one(body, 0) == []  # the last "data", as the parser read it
+    body = body.replace(b',"data":[]', b"")
+    with duckdb.connect() as connection:
+        connection.close()  # no DuckDB: record by record
+        (texts,) = split_bodies(connection, [body], [2])
+    assert texts.to_pylist() == ['{"id":-9223372036854775809}', "18446744073709551616"]
+    assert split_one(body, 2) == texts.to_pylist()  # DuckDB keeps them too
 
 
 def test_a_count_mismatch_falls_back_to_orjson() -> None:

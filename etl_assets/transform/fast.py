@@ -177,11 +177,15 @@ _JSON_TYPE_NAMES = {"NULL": "null", "BOOLEAN": "boolean", "VARCHAR": "string", "
                     "BIGINT": "number", "DOUBLE": "number", "HUGEINT": "number",
                     "OBJECT": "object", "ARRAY": "array"}  # fmt: skip
 _PROFILE_SQL = f"""
-WITH checked AS (SELECT _row, p, coalesce({plain_json_sql("p")}, false) AS plain FROM payloads)
-SELECT plain, CASE WHEN plain THEN json_keys(p) END AS k,
-    CASE WHEN plain THEN json_type(p, '$.*') END AS t,
-    count(*) AS n, list(_row) FILTER (WHERE NOT plain) AS rows
-FROM checked GROUP BY ALL
+WITH checked AS (SELECT _row, p, coalesce({plain_json_sql("p")}, false) AS plain FROM payloads),
+shapes AS (
+    SELECT _row, plain, CASE WHEN plain THEN json_keys(p) END AS k,
+        CASE WHEN plain THEN json_type(p, '$.*') END AS t
+    FROM checked
+)
+SELECT plain, any_value(k) AS k, any_value(t) AS t, count(*) AS n,
+    list(_row) FILTER (WHERE NOT plain) AS rows
+FROM shapes GROUP BY plain, hash(k), hash(t)
 """
 
 
@@ -192,7 +196,10 @@ def field_type_counts(
     and the row numbers of every other payload, for the caller to decode one by one.
 
     One pass: the payloads are grouped by their keys and the JSON types of their values (a
-    handful of shapes for a whole day), so no payload is decoded in Python. A key named twice
+    handful of shapes for a whole day), so no payload is decoded in Python. Shapes are grouped
+    by two 64-bit hashes (of the key list and of the type list, both order-sensitive), which
+    costs half as much as comparing the lists; two shapes colliding on both is not a practical
+    concern. A key named twice
     counts with its last value, as Python's json reads it. Raises ``LookupError`` on a DuckDB
     JSON type it does not know. ``threads``: DuckDB's threads (default: one per core).
     """
