@@ -31,10 +31,10 @@ _EXACT_DOUBLE = 2**53
 # Numeric strings in their plainest spelling (the reference also takes spaces, exponents, ...).
 _INTEGER = r"^[+-]?\d{1,18}$"
 _DECIMAL = r"^[+-]?\d{1,15}(\.\d{1,15})?$"
-# A field named twice (Python keeps the last value, DuckDB the first) needs its quoted name twice
-# in the text; testing that text is much cheaper than listing every element's keys. It may also
-# match a value that quotes a field name: such an element just takes the per-element path.
-_REPEATED_FIELD = "|".join(f'"{name}"[\\s\\S]*"{name}"' for name in FIELDS)
+# A field named twice: Python keeps the last value, DuckDB's paths the first. ``json_keys`` lists
+# every key, repeats included; the paths find each field once. The element is left to the
+# per-element check when the two counts of our fields differ.
+_NAMED_FIELDS = f"len(list_filter(json_keys(p), lambda k: k IN {tuple(FIELDS)!r}))"
 _PLAIN_TIMESTAMP = (
     r"^(19|20|21)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
     r"(\.\d{1,6})?(Z|[+-](0\d|1[0-4]):[0-5]\d)?$"
@@ -87,10 +87,11 @@ WITH parsed AS (
     SELECT _row, _record_index,
         json_type(p, {list(f"$.{name}" for name in FIELDS)!r}) AS t,
         json_extract_string(p, {list(f"$.{name}" for name in FIELDS)!r}) AS v,
-        NOT regexp_matches(p, '{_REPEATED_FIELD}') AS unique_keys
+        {_NAMED_FIELDS} AS named_fields
     FROM parsed WHERE plain
 ), scalars AS (
-    SELECT _row, _record_index, unique_keys,
+    SELECT _row, _record_index,
+        named_fields = len(list_filter(t, lambda type_: type_ IS NOT NULL)) AS unique_keys,
         {", ".join(f"t[{i}] AS t{i}, v[{i}] AS v{i}" for i in range(1, len(FIELDS) + 1))}
     FROM fields
 ), typed AS MATERIALIZED (
