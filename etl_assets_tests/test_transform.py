@@ -108,6 +108,17 @@ def test_exact_duplicates_are_counted_not_kept() -> None:
     assert result.counts.balanced
 
 
+def test_duplicates_are_equal_json_values_whatever_their_spelling() -> None:
+    same = order(1, gift_wrap=True)
+    reordered = dict(reversed(list(same.items())))
+    frame = raw(same, reordered, order(1, gift_wrap=False), order(1, gift_wrap=True, note="x"))
+    frame.loc[1, "payload"] = json.dumps(reordered, indent=2)  # other key order and spacing
+    result = clean_orders(frame, DAY)
+    # same + reordered: one value; the unknown fields tell the other two apart
+    assert (result.counts.duplicates, result.counts.superseded) == (1, 2)
+    assert len(result.clean) == 1 and result.counts.balanced
+
+
 def test_missing_field_is_filled_from_most_recent_earlier_version_of_same_order() -> None:
     oldest = order(1, region="West", updated_at="2026-11-20T09:00:00Z")
     middle = order(1, region="East", updated_at="2026-11-20T10:00:00Z")

@@ -18,6 +18,8 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from etl_assets.transform.fast import VERSION_COLUMNS
+
 # Fields a winning version may take from an earlier version of the same order, in table order.
 FILLABLE_FIELDS = ("customer_id", "product", "currency", "status", "region", "quantity",
                    "unit_price", "ordered_at")  # fmt: skip
@@ -71,12 +73,15 @@ FROM resolved JOIN raw USING (_row) WHERE resolved.ordered_at IS NULL ORDER BY o
 """
 _MULTI_PAYLOADS_SQL = """
 CREATE OR REPLACE TEMP TABLE multi_payloads AS
-SELECT versions.order_id, raw.p
+SELECT versions.* EXCLUDE (_row, _record_index), raw.p
 FROM versions SEMI JOIN repeated USING (order_id) JOIN raw USING (_row)
 """
-_AMBIGUOUS_SQL = """
-SELECT order_id, p FROM (SELECT DISTINCT order_id, p FROM multi_payloads)
-QUALIFY count(*) OVER (PARTITION BY order_id) > 1
+# Payloads that decode to the same JSON give the same typed version: only distinct texts that
+# agree on every typed column can still be duplicates, and need decoding to tell.
+_TYPED = ", ".join(name for name in VERSION_COLUMNS if name not in ("_row", "_record_index"))
+_AMBIGUOUS_SQL = f"""
+SELECT order_id, p FROM (SELECT DISTINCT * FROM multi_payloads)
+QUALIFY count(*) OVER (PARTITION BY {_TYPED}) > 1
 """
 
 
