@@ -47,11 +47,10 @@ DEMO_ORDERS_PER_DAY = 200
 DEMO_SEED = 3
 
 STARTUP_TIMEOUT_SECONDS = 60.0  # until the code location is LOADED
-# SIGTERM → every process of the session gone, then SIGKILL. Usually a few seconds; but when a
-# sensor launches a run while dagster dev shuts down ("Tried to start a run on a server after
-# telling it to shut down"), its code server only exits through its own --heartbeat-timeout
-# (45 s after the last heartbeat, then its own shutdown). ``settle_runs`` makes that rare.
-SHUTDOWN_TIMEOUT_SECONDS = 65.0
+# SIGTERM → every process of the session gone, then SIGKILL. Usually a few seconds. A code server
+# the daemon starts while dagster dev shuts down misses the first SIGTERM and would wait for its
+# heartbeat timeout (45 s): ``stop`` sends each late process its own SIGTERM.
+SHUTDOWN_TIMEOUT_SECONDS = 30.0
 SETTLE_TIMEOUT_SECONDS = 60.0  # launched runs (e.g. the freshness sensor's first) → finished
 RUN_TIMEOUT_SECONDS = 60.0  # one launched run, queued → SUCCESS
 POLL_SECONDS = 0.5
@@ -249,14 +248,24 @@ class DagsterDevServer:
         return session_members(self.process.pid)
 
     def stop(self) -> dict[int, str]:
-        """SIGTERM the session, wait, SIGKILL what is left; return what survived SIGTERM."""
+        """SIGTERM the session, wait, SIGKILL what is left; return what survived SIGTERM.
+
+        A process of the session that starts after the first SIGTERM (the daemon may still
+        start a code server while it shuts down) gets its own SIGTERM, as an operator's
+        ``kill`` of what is left would; only what outlives its SIGTERM counts as a survivor.
+        """
         sid = self.process.pid
         with contextlib.suppress(ProcessLookupError):
             os.killpg(sid, signal.SIGTERM)
         deadline = time.monotonic() + SHUTDOWN_TIMEOUT_SECONDS
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
-        survivors = wait_for_session_exit(sid, max(0.0, deadline - time.monotonic()))
+        signalled: set[int] = set()
+        while (members := session_members(sid)) and time.monotonic() < deadline:
+            for pid in members.keys() - signalled:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                signalled.add(pid)
+            time.sleep(POLL_SECONDS)
+        survivors = session_members(sid)
         for pid in survivors:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
