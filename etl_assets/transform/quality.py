@@ -132,7 +132,10 @@ def rejected_share_within(counts: CleaningCounts, max_share: float) -> RuleResul
 def source_field_profile(payloads: pd.Series) -> dict[str, dict[str, int]]:
     """For every top-level field of the served objects: how often each JSON type appeared."""
     profile = FieldProfile()
-    profile.add(payloads)
+    try:
+        profile.add(payloads)
+    finally:
+        profile.close()
     return profile.result()
 
 
@@ -143,10 +146,20 @@ class FieldProfile:
     def __init__(self, *, threads: int | None = None) -> None:
         self._counts: dict[str, Counter[str]] = defaultdict(Counter)
         self._threads = threads
+        self._connection: duckdb.DuckDBPyConnection | None = None  # one for every part
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def add(self, payloads: pd.Series) -> None:
+        if self._connection is None:
+            self._connection = duckdb.connect()
         try:  # plain JSON objects in bulk (DuckDB), every other payload below
-            counts, others = field_type_counts(payloads, threads=self._threads)
+            counts, others = field_type_counts(
+                payloads, threads=self._threads, connection=self._connection
+            )
             odd = payloads.iloc[others].tolist()
         except (duckdb.Error, pa.ArrowException, UnicodeError, LookupError):
             counts, odd = defaultdict(Counter), payloads.tolist()
@@ -179,6 +192,7 @@ class BackgroundFieldProfile:
 
     def __exit__(self, *exc: object) -> None:
         self._worker.shutdown(wait=True, cancel_futures=True)
+        self._profile.close()
 
     def add(self, payloads: pd.Series) -> None:
         self._pending.append(self._worker.submit(self._profile.add, payloads))
