@@ -17,16 +17,11 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import (
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
 
 from etl_assets.sources.errors import (
     SalesApiAuthError,
@@ -36,6 +31,7 @@ from etl_assets.sources.errors import (
     SalesApiError,
     SalesApiUnavailableError,
 )
+from etl_assets.sources.http import describe_failure, error_text, read_body
 from etl_assets.sources.page import Page, PageProblem, read_page
 from etl_assets.sources.retry import RETRY_STATUSES, Attempts, RetrySettings, SalesRetry
 from etl_assets.sources.urls import format_time, origin, resolve_link, validate_base_url
@@ -58,9 +54,6 @@ __all__ = [
 
 #: Path of the orders listing, relative to the base URL.
 ORDERS_PATH = "/orders"
-#: How much of an error body is quoted in an error message.
-ERROR_TEXT_CHARS = 300
-BODY_READ_BYTES = 1 << 20
 
 
 def _user_agent() -> str:
@@ -74,52 +67,6 @@ USER_AGENT = _user_agent()
 
 
 _E = TypeVar("_E", bound=SalesApiError)
-
-
-# --------------------------------------------------------------------------------------------
-# Client
-# --------------------------------------------------------------------------------------------
-
-
-def _describe_failure(exc: requests.RequestException) -> str:
-    """A short cause for a transport failure, e.g. ``read timed out``."""
-    reason: Any = exc.args[0] if exc.args else exc  # requests wraps urllib3's error
-    reason = getattr(reason, "reason", reason)  # MaxRetryError: the last failure
-    if isinstance(reason, ReadTimeoutError) or isinstance(exc, requests.ReadTimeout):
-        return "read timed out"
-    if isinstance(exc, requests.ConnectTimeout):
-        return "connect timed out"
-    if isinstance(reason, NewConnectionError):
-        return f"could not connect ({reason.__cause__ or reason})"
-    if isinstance(reason, ProtocolError):  # ('Connection aborted.', RemoteDisconnected(...))
-        return f"connection dropped ({reason.args[-1]})"
-    return f"{type(reason).__name__}: {reason}"
-
-
-def _read_body(response: requests.Response) -> None:
-    """Read the whole body now, in large reads rather than requests' 10 KB ones (a page is
-    hundreds of KB), with requests' own error mapping; ``.content`` then returns it."""
-    try:
-        body = b"".join(response.iter_content(chunk_size=BODY_READ_BYTES))
-    except BaseException:
-        response.close()
-        raise
-    response._content = body  # what Response.content caches after reading it itself
-    response._content_consumed = True
-
-
-def _error_text(response: requests.Response) -> str:
-    """``: <the server's explanation>`` (its JSON "error" field, else the start of the body)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    has_error = isinstance(body, dict) and "error" in body
-    text = str(body["error"]) if has_error else response.text
-    text = " ".join(text.split())
-    if len(text) > ERROR_TEXT_CHARS:
-        text = text[:ERROR_TEXT_CHARS] + "..."
-    return f": {text}" if text else ""
 
 
 class SalesApiClient:
@@ -303,16 +250,16 @@ class SalesApiClient:
         failure = None
         try:
             response = self._session.get(url, timeout=self.timeout, stream=True)
-            _read_body(response)
+            read_body(response)
         except (
             requests.ConnectionError,
             requests.Timeout,
             requests.exceptions.RetryError,
             requests.exceptions.ChunkedEncodingError,
         ) as exc:
-            failure, unavailable = _describe_failure(exc), True
+            failure, unavailable = describe_failure(exc), True
         except requests.RequestException as exc:
-            failure, unavailable = _describe_failure(exc), False
+            failure, unavailable = describe_failure(exc), False
         # Errors are raised outside the except blocks so that they carry no chained context:
         # the requests exception holds the prepared request, Authorization header included.
         if failure is not None:
@@ -333,7 +280,7 @@ class SalesApiClient:
                 what = "requires a token: set SALES_API_TOKEN"
             raise self._error(
                 SalesApiAuthError,
-                f"Sales API {what}: GET {url} -> {described}{_error_text(response)}",
+                f"Sales API {what}: GET {url} -> {described}{error_text(response)}",
                 url=url,
                 status=status,
             )
@@ -342,7 +289,7 @@ class SalesApiClient:
         if 400 <= status < 500:
             raise self._error(
                 SalesApiClientError,
-                f"Sales API rejected the request: GET {url} -> {described}{_error_text(response)}",
+                f"Sales API rejected the request: GET {url} -> {described}{error_text(response)}",
                 url=url,
                 status=status,
             )
