@@ -38,6 +38,8 @@ FROM bodies
 # 19 digits in a row: possibly an integer beyond 64 bits (2**63 has 19 digits).
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGIT_RUN = b"0" * 19
+BATCH_BYTES = 64 << 20
+"""Page bodies held for one batch at most (a batch is split in one query, its texts at once)."""
 
 
 def orjson_texts(records: Sequence[Any]) -> pa.StringArray:
@@ -131,7 +133,8 @@ class _Batch:
 class PageTextSplitter:
     """Splits batches of pages into element texts in one worker thread, in order.
 
-    ``add`` takes a page's texts or its body; every ``batch_pages`` pages the batch goes to the
+    ``add`` takes a page's texts or its body; every ``batch_pages`` pages, or sooner once the
+    batch's bodies reach ``batch_bytes`` (large pages: bounded memory), the batch goes to the
     worker, which splits the bodies (DuckDB, one thread) and hands the batch's texts to
     ``on_texts`` (called in the worker thread) before the next batch. ``texts()`` waits for every
     batch and returns the texts of every page, in the order added; it re-raises what the worker
@@ -139,9 +142,15 @@ class PageTextSplitter:
     """
 
     def __init__(
-        self, batch_pages: int, on_texts: Callable[[list[pa.StringArray]], None] | None = None
+        self,
+        batch_pages: int,
+        on_texts: Callable[[list[pa.StringArray]], None] | None = None,
+        *,
+        batch_bytes: int = BATCH_BYTES,
     ) -> None:
         self._batch_pages = batch_pages
+        self._batch_bytes = batch_bytes
+        self._bytes = 0
         self._on_texts = on_texts
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-texts")
         self._connection: duckdb.DuckDBPyConnection | None = None
@@ -159,7 +168,9 @@ class PageTextSplitter:
     def add(self, texts_or_body: pa.StringArray | bytes, size: int) -> None:
         self._batch.items.append(texts_or_body)
         self._batch.sizes.append(size)
-        if len(self._batch.items) >= self._batch_pages:
+        if isinstance(texts_or_body, bytes):
+            self._bytes += len(texts_or_body)
+        if len(self._batch.items) >= self._batch_pages or self._bytes >= self._batch_bytes:
             self._submit()
 
     def texts(self) -> list[pa.StringArray]:
@@ -169,7 +180,7 @@ class PageTextSplitter:
 
     def _submit(self) -> None:
         self._done.append(self._worker.submit(self._split, self._batch))
-        self._batch = _Batch([], [])
+        self._batch, self._bytes = _Batch([], []), 0
 
     def _split(self, batch: _Batch) -> list[pa.StringArray]:
         if self._connection is None:  # made in the worker thread, used only there

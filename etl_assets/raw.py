@@ -105,8 +105,8 @@ def raw_frame(
 
     The records' texts are made in a worker thread (``page_texts.PageTextSplitter``) while the
     next pages are fetched. ``on_payloads``, when given, receives the payload texts of every
-    ``PAYLOAD_BATCH_PAGES`` pages (and the rest at the end), in that worker thread, so that
-    work on them can start before the day is complete.
+    ``PAYLOAD_BATCH_PAGES`` pages (sooner for large pages; the rest at the end), in that worker
+    thread, so that work on them can start before the day is complete.
 
     Text repeated on many rows (page URL, run id, JSON type) is kept dictionary-encoded
     (categorical): a million rows share a thousand URLs instead of copying them.

@@ -143,6 +143,18 @@ def test_splitter_keeps_page_order_across_batches_and_hands_each_batch_over() ->
     assert sum(count for _, count in seen) == sum(n % 4 for n in range(23))
 
 
+def test_large_bodies_close_a_batch_before_its_page_count() -> None:
+    bodies = [served_body([{"k": k, "text": "x" * 2000}]) for k in range(9)]
+    batches: list[int] = []
+    cap = 3 * len(bodies[0])  # three bodies a batch
+    with PageTextSplitter(100, lambda texts: batches.append(len(texts)), batch_bytes=cap) as s:
+        for body in bodies:
+            s.add(body, 1)
+        texts = s.texts()
+    assert batches == [3, 3, 3]
+    assert [json.loads(t.to_pylist()[0])["k"] for t in texts] == list(range(9))
+
+
 def test_an_error_in_the_worker_reaches_the_caller() -> None:
     def failing(texts: list[pa.StringArray]) -> None:
         raise RuntimeError("profile failed")
