@@ -22,6 +22,12 @@ _ARROW_TO_PANDAS = {
     pa.int64(): pd.Int64Dtype(),
 }
 DAY = "datetime64[ns]"  # midnight of a UTC day; the IO manager casts it to DATE
+COMPRESSION_TAG = "duckdb/compression"
+"""Column tag naming the DuckDB compression a new table's column is created with."""
+# Payload texts compress to half the size with zstd, and DuckDB writes them ~40 % faster than
+# when it analyses every compression for them (a day of raw payloads: 0.9 s → 0.55 s, 96 → 45
+# MB); reads are as fast.
+PAYLOAD_COMPRESSION = "zstd"
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,11 @@ class Column:
     duckdb_type: str
     pandas_dtype: str
     description: str
+    compression: str | None = None  # DuckDB's choice when None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {COMPRESSION_TAG: self.compression} if self.compression else {}
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,9 @@ class TableContract:
         """The schema the UI shows and the IO manager creates the table from."""
         return dg.TableSchema(
             columns=[
-                dg.TableColumn(name=c.name, type=c.duckdb_type, description=c.description)
+                dg.TableColumn(
+                    name=c.name, type=c.duckdb_type, description=c.description, tags=c.tags
+                )
                 for c in self.columns
             ]
         )
@@ -93,8 +106,8 @@ def _is_categorical_text(values: pd.Series) -> bool:
     )
 
 
-def _text(name: str, description: str) -> Column:
-    return Column(name, "VARCHAR", TEXT, description)
+def _text(name: str, description: str, compression: str | None = None) -> Column:
+    return Column(name, "VARCHAR", TEXT, description, compression)
 
 
 _ORDER_TEXT_COLUMNS = (
@@ -117,7 +130,11 @@ RAW_RECORDS = TableContract(
         Column("_extracted_at", "TIMESTAMP WITH TIME ZONE", UTC_TIMESTAMP, "When it was fetched."),
         _text("_run_id", "Dagster run that extracted it."),
         _text("payload_type", "JSON type of the element: object, array, string, number, ..."),
-        _text("payload", "The element exactly as served, as JSON text (unknown fields kept)."),
+        _text(
+            "payload",
+            "The element exactly as served, as JSON text (unknown fields kept).",
+            PAYLOAD_COMPRESSION,
+        ),
     ),
 )
 
@@ -164,7 +181,7 @@ REJECTED_RECORDS = TableContract(
         _text("order_id", "The element's order_id as served (text), when it had one."),
         _text("reason_code", "Machine-readable cause, e.g. quantity_not_integer."),
         _text("reason", "Human-readable cause(s), e.g. quantity 'three' is not an integer."),
-        _text("payload", "The element exactly as served, as JSON text."),
+        _text("payload", "The element exactly as served, as JSON text.", PAYLOAD_COMPRESSION),
     ),
 )
 

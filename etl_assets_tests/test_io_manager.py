@@ -223,6 +223,52 @@ def test_empty_first_frame_creates_typed_table_and_loads_empty(db: Path) -> None
     assert types_of(db, "staging.clean") == {"d": "TIMESTAMP", "note": "VARCHAR"}
 
 
+def compressed_notes_asset(source: Source, compression: str) -> dg.AssetsDefinition:
+    tagged = {"duckdb/compression": compression}
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("n", "BIGINT"),
+            dg.TableColumn("note", "VARCHAR", tags=tagged),
+            dg.TableColumn("later", "VARCHAR", tags=tagged),
+        ]
+    )
+
+    @dg.asset(metadata={"schema": "mart", "dagster/column_schema": schema})
+    def notes() -> pd.DataFrame:
+        return source["frame"]
+
+    return notes
+
+
+def compressions_of(db: Path, table: str) -> dict[str, set[str]]:
+    rows = query(db, f"SELECT column_name, compression FROM pragma_storage_info('{table}')")
+    found: dict[str, set[str]] = {}
+    for column, compression in rows:
+        found.setdefault(column, set()).add(compression)
+    return found
+
+
+def test_a_compression_tag_creates_the_column_with_that_compression(db: Path) -> None:
+    notes = [f"note number {n} with some text to compress" for n in range(5_000)]
+    source: Source = {"frame": pd.DataFrame({"n": range(5_000), "note": notes})}
+    run([compressed_notes_asset(source, "zstd")], db)
+    source["frame"] = source["frame"].assign(later=notes)  # a column added later: tagged too
+    run([compressed_notes_asset(source, "zstd")], db)
+
+    found = compressions_of(db, "mart.notes")
+    assert found["note"] - {"Constant"} == {"ZSTD"}
+    assert found["later"] - {"Constant"} == {"ZSTD"}
+    assert "ZSTD" not in found["n"]
+    assert query(db, "SELECT count(*), max(later) FROM mart.notes") == [(5_000, max(notes))]
+
+
+def test_a_malformed_compression_tag_is_refused_by_name(db: Path) -> None:
+    source: Source = {"frame": pd.DataFrame({"n": [1], "note": ["x"]})}
+    with pytest.raises(WarehouseWriteError, match=r"note: duckdb/compression must name a DuckDB"):
+        run([compressed_notes_asset(source, "zstd; DROP TABLE x")], db)
+    assert query(db, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'notes'") == [(0,)]
+
+
 def test_inferred_types_avoid_null_and_enum(db: Path) -> None:
     source: Source = {}
 

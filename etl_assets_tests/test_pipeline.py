@@ -101,6 +101,16 @@ def test_sales_table_has_the_contract_types(two_days_loaded: object, pipeline_en
     assert types["order_date"] == "DATE"
 
 
+def test_payload_columns_are_stored_with_zstd(two_days_loaded: object, pipeline_env: Path) -> None:
+    for table in ("raw.raw_records", "staging.rejected_records"):
+        rows = query(
+            pipeline_env,
+            f"SELECT DISTINCT compression FROM pragma_storage_info('{table}')"
+            " WHERE column_name = 'payload' AND segment_type = 'VARCHAR'",
+        )
+        assert {row[0] for row in rows} - {"Constant"} == {"ZSTD"}, table
+
+
 def test_rematerializing_a_partition_replaces_exactly_that_partition(
     two_days_loaded: object, pipeline_env: Path
 ) -> None:

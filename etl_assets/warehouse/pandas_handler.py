@@ -35,6 +35,10 @@ from etl_assets.warehouse.memory import release_free_memory
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
 """Definition metadata key holding the declared ``TableSchema`` (types are DuckDB type names)."""
 
+COMPRESSION_TAG = "duckdb/compression"
+"""Declared column tag: the DuckDB compression to create that column with (e.g. ``zstd``).
+It applies when the table or column is created; DuckDB cannot change it afterwards."""
+
 FALLBACK_TYPE = "VARCHAR"
 """Stored type for frame columns DuckDB would type as NULL (all None) or ENUM (category)."""
 
@@ -75,13 +79,37 @@ def _describe(connection: duckdb.DuckDBPyConnection, relation: str) -> dict[str,
     return {str(row[0]): str(row[1]) for row in rows}
 
 
+def _compressions(declared: TableSchema | None) -> dict[str, str]:
+    """Column name (casefolded) -> the compression its ``duckdb/compression`` tag names."""
+    found = {}
+    for column in declared.columns if declared else []:
+        compression = (column.tags or {}).get(COMPRESSION_TAG)
+        if compression:
+            if not re.fullmatch(r"[A-Za-z_]+", compression):
+                raise ValueError(
+                    f"Column {column.name}: {COMPRESSION_TAG} must name a DuckDB compression"
+                    f" (e.g. zstd), got {compression!r}"
+                )
+            found[column.name.casefold()] = compression
+    return found
+
+
 def _create_or_evolve(
     context: OutputContext,
     connection: duckdb.DuckDBPyConnection,
     table_slice: TableSlice,
     wanted: dict[str, str],
+    compressions: Mapping[str, str],
 ) -> dict[str, str]:
-    """Make the table hold every wanted column (name -> type, in order); return its columns."""
+    """Make the table hold every wanted column (name -> type, in order); return its columns.
+
+    A column in ``compressions`` (casefolded name -> DuckDB compression) is created with it."""
+
+    def definition(name: str, type_: str) -> str:
+        compression = compressions.get(name.casefold())
+        using = f" USING COMPRESSION {compression}" if compression else ""
+        return f"{quote_identifier(name)} {type_}{using}"
+
     table = qualified_name(table_slice)
     if not table_exists(connection, table_slice.schema, table_slice.table):
         if not wanted:
@@ -89,16 +117,14 @@ def _create_or_evolve(
                 f"Cannot create {display_name(table_slice)}: the DataFrame has no columns"
                 f" and no {COLUMN_SCHEMA_KEY} is declared"
             )
-        columns = ", ".join(f"{quote_identifier(n)} {t}" for n, t in wanted.items())
+        columns = ", ".join(definition(n, t) for n, t in wanted.items())
         connection.execute(f"CREATE TABLE {table} ({columns})")
         context.log.info("Created %s (%s)", display_name(table_slice), columns)
     else:
         existing = {name.casefold() for name in _describe(connection, table)}
         for name, type_ in wanted.items():
             if name.casefold() not in existing:
-                connection.execute(
-                    f"ALTER TABLE {table} ADD COLUMN {quote_identifier(name)} {type_}"
-                )
+                connection.execute(f"ALTER TABLE {table} ADD COLUMN {definition(name, type_)}")
                 context.log.info("Added column %s %s to %s", name, type_, display_name(table_slice))
     return _describe(connection, table)
 
@@ -145,7 +171,9 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         for name, type_ in inferred.items():
             if name.casefold() not in declared_folded:
                 wanted[name] = type_
-        table_columns = _create_or_evolve(context, connection, table_slice, wanted)
+        table_columns = _create_or_evolve(
+            context, connection, table_slice, wanted, _compressions(declared)
+        )
         self._insert(connection, table_slice, view, list(frame.columns), table_columns, declared)
         connection.unregister(view)
 
