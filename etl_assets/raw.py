@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,15 +20,17 @@ import pyarrow as pa
 
 from etl_assets.page_texts import PageTextSplitter, python_texts
 from etl_assets.schema import RAW_RECORDS
-from etl_assets.sources.sales_api import Page
-from etl_assets.transform.values import json_type
+from etl_assets.sources.page import Page
 
 JSON_TYPE_NAMES = ("object", "array", "string", "number", "boolean", "null")
-_TYPE_CODES = {name: code for code, name in enumerate(JSON_TYPE_NAMES)}
-_OBJECT_CODE = _TYPE_CODES["object"]
+# The JSON type of a compact JSON text, by its first byte (codes into JSON_TYPE_NAMES); 255:
+# not the start of a JSON value. NaN and Infinity (which Python's json reads) are numbers.
+_TYPE_BY_FIRST_BYTE = np.full(256, 255, dtype=np.uint8)
+for _first, _code in {"{": 0, "[": 1, '"': 2, **dict.fromkeys("-0123456789NI", 3),
+                      "t": 4, "f": 4, "n": 5}.items():  # fmt: skip
+    _TYPE_BY_FIRST_BYTE[ord(_first)] = _code
 PAYLOAD_BATCH_PAGES = 100
 """Pages per batch split into texts, and handed to ``on_payloads``, while the day is fetched."""
-_CODE_BY_TYPE = {dict: 0, list: 1, str: 2, int: 3, float: 3, bool: 4, type(None): 5}
 
 
 @dataclass(frozen=True)
@@ -37,17 +38,6 @@ class ExtractStats:
     pages: int
     elements: int
     seconds: float
-
-
-def _type_codes(records: list[Any]) -> np.ndarray:
-    """The JSON type of each record, as codes into ``JSON_TYPE_NAMES``."""
-    types = list(map(type, records))
-    if types.count(dict) == len(types):  # the usual page: only objects
-        return np.full(len(records), _OBJECT_CODE, dtype=np.int8)
-    codes = list(map(_CODE_BY_TYPE.get, types))
-    if None in codes:  # a type a JSON parser does not usually return (e.g. a subclass)
-        codes = [_TYPE_CODES[json_type(element)] for element in records]
-    return np.asarray(codes, dtype=np.int8)
 
 
 def _text_series(texts: list[pa.StringArray]) -> pd.Series:
@@ -79,14 +69,31 @@ class _Collected:
     sizes: list[int] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
     fetched: list[pd.Timestamp] = field(default_factory=list)
-    types: list[np.ndarray] = field(default_factory=list)
 
     def add(self, page: Page) -> None:
         self.numbers.append(page.number)
-        self.sizes.append(len(page.records))
+        self.sizes.append(page.record_count)
         self.urls.append(page.url)
         self.fetched.append(pd.Timestamp(page.fetched_at))
-        self.types.append(_type_codes(page.records))
+
+
+def json_type_codes(texts: list[pa.StringArray]) -> np.ndarray:
+    """The JSON type of each compact JSON text (codes into ``JSON_TYPE_NAMES``), read from its
+    first byte: no text is parsed again."""
+    codes = [np.zeros(0, dtype=np.uint8)]
+    for chunk in texts:
+        if chunk.null_count:
+            raise ValueError("an element has no JSON text")
+        wide = pa.types.is_large_string(chunk.type)
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int64 if wide else np.int32)
+        starts = offsets[chunk.offset : chunk.offset + len(chunk)]
+        if len(starts):
+            data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+            codes.append(_TYPE_BY_FIRST_BYTE[data[starts]])
+    found = np.concatenate(codes)
+    if (found == 255).any():
+        raise ValueError("an element text does not start a JSON value")
+    return found.astype(np.int8)
 
 
 def _texts_or_body(page: Page) -> pa.StringArray | bytes:
@@ -117,12 +124,11 @@ def raw_frame(
     with _garbage_collection_paused(), PageTextSplitter(PAYLOAD_BATCH_PAGES, on_texts) as split:
         for page in pages:
             pages_seen.add(page)
-            split.add(_texts_or_body(page), len(page.records))
+            split.add(_texts_or_body(page), page.record_count)
         texts = split.texts()
     counts = np.asarray(pages_seen.sizes, dtype=np.int64)
     starts = np.cumsum(counts) - counts
     elements = int(counts.sum())
-    types = pages_seen.types
     frame = pd.DataFrame(
         {
             "partition_date": pd.Timestamp(day.isoformat()),
@@ -133,8 +139,7 @@ def raw_frame(
             "_extracted_at": np.repeat(pd.to_datetime(pages_seen.fetched, utc=True), counts),
             "_run_id": _repeated([run_id], np.asarray([elements])),
             "payload_type": pd.Categorical.from_codes(
-                np.concatenate(types) if types else np.zeros(0, dtype=np.int8),
-                categories=JSON_TYPE_NAMES,
+                json_type_codes(texts), categories=JSON_TYPE_NAMES
             ),
             "payload": _text_series(texts).array,
         }

@@ -31,11 +31,9 @@ def page_from_body(number: int, body: bytes) -> Page:
     return Page(
         number=number,
         url=f"http://api/orders?page={number}",
-        records=content.records,
+        content=content,
         fetched_at=FETCHED_AT,
         elapsed_seconds=0.0,
-        strict_json=content.strict_body is not None,
-        body=content.strict_body,
     )
 
 

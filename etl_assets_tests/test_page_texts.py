@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from etl_assets.page_texts import PageTextSplitter, split_bodies
 from etl_assets.raw import raw_frame
+from etl_assets.transform.values import json_type
 from etl_assets_tests.page_support import served_body, served_pages
 from etl_assets_tests.reliability.properties import elements
 from etl_assets_tests.reliability.support import DAY
@@ -178,3 +179,4 @@ def test_raw_payloads_read_back_as_the_served_values(served: list[Any], page_siz
     read_back = [json.loads(text) for text in frame["payload"]]
     assert len(read_back) == len(served)
     assert all(same_json(a, b) for a, b in zip(read_back, served, strict=True))
+    assert frame["payload_type"].tolist() == [json_type(element) for element in served]

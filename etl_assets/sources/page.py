@@ -5,32 +5,19 @@ The records themselves are never looked at here: whatever the API put in ``data`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import orjson
 import requests
+import simdjson
 
-#: Charsets orjson reads (it reads UTF-8 only; anything else is decoded by requests).
+#: Charsets the strict parsers read (UTF-8 only; anything else is decoded by requests).
 _UTF8 = frozenset({"utf-8", "utf8"})
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of the orders listing: its records as parsed, nothing dropped or added."""
-
-    number: int  # 1-based
-    url: str
-    records: list[Any]
-    fetched_at: datetime  # UTC
-    elapsed_seconds: float  # including retries
-    #: True when the strict parser (orjson: UTF-8, no NaN or Infinity) read the page. It reads
-    #: an integer beyond 64 bits as a double: ``body`` has every number exactly as served.
-    strict_json: bool = False
-    #: The body as served (UTF-8 JSON) when ``strict_json``, for a caller that wants the
-    #: records' exact text without serializing them again; None otherwise.
-    body: bytes | None = None
+_BOM = b"\xef\xbb\xbf"  # simdjson skips it, orjson refuses it: such a body takes orjson's path
 
 
 class PageProblem(ValueError):
@@ -39,24 +26,111 @@ class PageProblem(ValueError):
 
 @dataclass(frozen=True)
 class PageContent:
-    """A page body, read: its records, its ``next`` link (None on the last page), and the body
-    itself when a strict parser read it."""
+    """A page body, read: how many records it has, its ``next`` link (None on the last page),
+    and the body itself when a strict parser read it.
 
-    records: list[Any]
+    ``records`` are built only when asked for: the pipeline takes the records' texts from
+    ``strict_body`` (see ``page_texts``) and never needs them as Python objects.
+    """
+
     link: str | None
+    count: int
+    #: The body as served (UTF-8 JSON) when a strict parser (no NaN, Infinity or other
+    #: charsets) read it; None otherwise.
     strict_body: bytes | None
+    parsed: list[Any] | None = field(default=None, repr=False)
+
+    @cached_property
+    def records(self) -> list[Any]:
+        """The records as parsed (orjson reads an integer beyond 64 bits as a double; the body
+        has every number exactly as served)."""
+        if self.parsed is not None:
+            return self.parsed
+        assert self.strict_body is not None
+        try:
+            records = orjson.loads(self.strict_body)["data"]
+        except orjson.JSONDecodeError:  # nesting orjson finds too deep: Python reads it
+            records = json.loads(self.strict_body)["data"]
+        if len(records) != self.count:
+            raise PageProblem(f"the page read {self.count} records first, {len(records)} now")
+        return records
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of the orders listing: its records as served, nothing dropped or added."""
+
+    number: int  # 1-based
+    url: str
+    content: PageContent
+    fetched_at: datetime  # UTC
+    elapsed_seconds: float  # including retries
+
+    @property
+    def records(self) -> list[Any]:
+        return self.content.records
+
+    @property
+    def record_count(self) -> int:
+        return self.content.count
+
+    @property
+    def strict_json(self) -> bool:
+        """True when a strict parser (UTF-8, no NaN or Infinity) read the page."""
+        return self.content.strict_body is not None
+
+    @property
+    def body(self) -> bytes | None:
+        """The body as served when ``strict_json``, for a caller that wants the records' exact
+        text without serializing them again; None otherwise."""
+        return self.content.strict_body
 
 
 def read_page(response: requests.Response) -> PageContent:
     """Decode a 2xx response of the orders listing; raise ``PageProblem`` if it is not one.
 
-    A strict parser (orjson, UTF-8 only) reads the body first; NaN, integers beyond 64 bits or
-    another charset go to Python's json, which accepts what the API may send.
+    simdjson checks a UTF-8 body and counts its records without building them; a body it
+    cannot decide on (an integer beyond 64 bits, a top-level key named twice, a byte order
+    mark, a contract problem) goes to orjson, and NaN, other charsets or anything orjson
+    refuses to Python's json, which accepts what the API may send.
     """
+    charset = (response.encoding or "utf-8").lower().replace("_", "-")
+    if charset in _UTF8:
+        scanned = _scan(response)
+        if scanned is not None:
+            return scanned
+    return _read_parsed(response, charset)
+
+
+def _scan(response: requests.Response) -> PageContent | None:
+    """The page read by simdjson, or None when the full parse must decide."""
+    body = response.content
+    if body.startswith(_BOM):
+        return None
+    try:
+        document = simdjson.Parser().parse(body)
+    except (ValueError, RuntimeError):  # not JSON, or a number simdjson cannot hold
+        return None
+    if not isinstance(document, simdjson.Object):
+        return None
+    keys = list(document.keys())
+    data = document.get("data")
+    if len(set(keys)) != len(keys) or not isinstance(data, simdjson.Array):
+        return None
+    link = document.get("next")
+    if link is not None and not isinstance(link, str):
+        return None
+    count = len(data)
+    del data, document  # simdjson's proxies, released at once
+    if "next" not in keys:
+        link = response.links.get("next", {}).get("url")
+    return PageContent(link=link, count=count, strict_body=body)
+
+
+def _read_parsed(response: requests.Response, charset: str) -> PageContent:
     strict_body = None
     problem = None
     try:
-        charset = (response.encoding or "utf-8").lower().replace("_", "-")
         if charset not in _UTF8:
             raise orjson.JSONDecodeError("not UTF-8", "", 0)
         body = orjson.loads(response.content)
@@ -80,4 +154,4 @@ def read_page(response: requests.Response) -> PageContent:
             raise PageProblem(f'"next" must be a URL or null, got {type(link).__name__}')
     else:
         link = response.links.get("next", {}).get("url")
-    return PageContent(records=data, link=link, strict_body=strict_body)
+    return PageContent(link=link, count=len(data), strict_body=strict_body, parsed=data)

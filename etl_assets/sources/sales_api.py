@@ -213,11 +213,9 @@ class SalesApiClient:
         page = Page(
             number=number,
             url=url,
-            records=content.records,
+            content=content,
             fetched_at=fetched_at,
             elapsed_seconds=elapsed,
-            strict_json=content.strict_body is not None,
-            body=content.strict_body,
         )
         return page, next_url
 
