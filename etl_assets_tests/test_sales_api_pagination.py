@@ -115,6 +115,29 @@ def test_link_header_when_next_key_absent(serve: Any) -> None:
     assert [r.path for r in server.requests[1:]] == ["/orders?cursor=2", "/orders?cursor=3"]
 
 
+def test_every_page_carries_the_headers_and_a_cookie_the_server_set(serve: Any) -> None:
+    cookie = {"Set-Cookie": "lb=node-2; Path=/"}
+    server = serve(
+        [
+            Reply(json={"data": [1], "next": "/orders?cursor=2"}),
+            Reply(json={"data": [2], "next": "/orders?cursor=3"}, headers=cookie),
+            Reply(json={"data": [3], "next": "/orders?cursor=4 x"}),  # a space to quote
+            Reply(json={"data": [4], "next": None}),
+        ]
+    )
+    assert records(fetch(server, token=TOKEN)) == [1, 2, 3, 4]
+    assert [r.headers.get("cookie") for r in server.requests] == [
+        None,
+        None,
+        "lb=node-2",
+        "lb=node-2",
+    ]
+    assert server.requests[3].path == "/orders?cursor=4%20x"
+    for request in server.requests:
+        assert request.headers["authorization"] == f"Bearer {TOKEN}"
+        assert request.headers["user-agent"] == USER_AGENT
+
+
 def test_null_next_wins_over_link_header(serve: Any) -> None:
     link = {"Link": '</orders?cursor=2>; rel="next"'}
     server = serve([Reply(json={"data": [1], "next": None}, headers=link)])

@@ -28,6 +28,29 @@ def describe_failure(exc: requests.RequestException) -> str:
     return f"{type(reason).__name__}: {reason}"
 
 
+class PreparedGets:
+    """GET requests of one session, prepared once: each request copies the prepared one and
+    prepares only its URL.
+
+    ``Session.get`` merges the session's headers, cookies, auth and hooks into every request
+    anew (~0.35 ms a page, a tenth of the extraction's main thread); here that is done once,
+    when the session's headers are final. Once the server has set a cookie, requests are
+    prepared in full again so that the cookie is sent as ``Session.get`` would send it.
+    """
+
+    def __init__(self, session: requests.Session) -> None:
+        self._session = session
+        self._prepared = session.prepare_request(requests.Request("GET", "http://prepared/"))
+
+    def get(self, url: str, **send: Any) -> requests.Response:
+        """``session.get(url, **send)``, for a session whose ``trust_env`` is off."""
+        if self._session.cookies:
+            return self._session.get(url, **send)
+        request = self._prepared.copy()
+        request.prepare_url(url, None)
+        return self._session.send(request, **send)
+
+
 def read_body(response: requests.Response) -> None:
     """Read the whole body now, in large reads rather than requests' 10 KB ones (a page is
     hundreds of KB), with requests' own error mapping; ``.content`` then returns it."""

@@ -31,7 +31,7 @@ from etl_assets.sources.errors import (
     SalesApiError,
     SalesApiUnavailableError,
 )
-from etl_assets.sources.http import describe_failure, error_text, read_body
+from etl_assets.sources.http import PreparedGets, describe_failure, error_text, read_body
 from etl_assets.sources.page import Page, PageProblem, read_page
 from etl_assets.sources.retry import RETRY_STATUSES, Attempts, RetrySettings, SalesRetry
 from etl_assets.sources.urls import format_time, origin, resolve_link, validate_base_url
@@ -116,6 +116,7 @@ class SalesApiClient:
         self._take_environment_once()
         if self._token:
             self._session.headers["Authorization"] = f"Bearer {self._token}"
+        self._gets = PreparedGets(self._session)  # the session's headers are final
 
     def _take_environment_once(self) -> None:
         """Apply the proxy and CA-bundle environment variables now, for the API's origin.
@@ -247,7 +248,7 @@ class SalesApiClient:
         self._adapter.max_retries = self._new_retry(attempts)
         failure = None
         try:
-            response = self._session.get(url, timeout=self.timeout, stream=True)
+            response = self._gets.get(url, timeout=self.timeout, stream=True)
             read_body(response)
         except (
             requests.ConnectionError,
