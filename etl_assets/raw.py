@@ -131,7 +131,7 @@ def raw_frame(
     elements = int(counts.sum())
     frame = pd.DataFrame(
         {
-            "partition_date": pd.Timestamp(day.isoformat()),
+            "partition_date": pd.Timestamp(day.isoformat()).as_unit("ns"),  # as conformed
             "_record_index": np.arange(elements, dtype=np.int64),
             "_page": np.repeat(np.asarray(pages_seen.numbers, dtype=np.int64), counts),
             "_position": np.arange(elements, dtype=np.int64) - np.repeat(starts, counts),
