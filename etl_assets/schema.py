@@ -75,8 +75,13 @@ class TableContract:
 
     def from_arrow(self, table: pa.Table) -> pd.DataFrame:
         """This contract's frame from an Arrow table (say a DuckDB result); text stays in Arrow."""
+        # Timestamps and dates straight to nanoseconds, as Arrow casts them: pandas' own
+        # conversion from microseconds costs ~0.1 s per column of a day of orders.
         frame = table.to_pandas(
-            types_mapper=_ARROW_TO_PANDAS.get, date_as_object=False, split_blocks=True
+            types_mapper=_ARROW_TO_PANDAS.get,
+            date_as_object=False,
+            split_blocks=True,
+            coerce_temporal_nanoseconds=True,
         )
         return self.conform(frame)
 
