@@ -99,35 +99,37 @@ def raw_records(
     with the page and position that served each one. Re-materializing replaces the day.
     """
     frames, pages, seconds = [], 0, 0.0
-    # The drift profile runs on the other core while pages are still being fetched.
-    profile = BackgroundFieldProfile()
-    try:
-        with sales_api.open_client() as client, profile:
-            for day in partition_days(context):
-                start, end = day_window(day)
-                served = client.iter_pages(start, end)
-                frame, stats = raw_frame(served, day, context.run_id, profile.add)
-                context.log.info(
-                    f"Fetched {stats.elements} elements in {stats.pages} pages for {day} "
-                    f"in {stats.seconds:.2f} s"
-                )
-                frames.append(frame)
-                pages, seconds = pages + stats.pages, seconds + stats.seconds
-            served_fields = profile.result()
-    except SalesApiError as error:
-        if error.retryable:
-            raise
-        raise dg.Failure(description=str(error), allow_retries=False) from None
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    yield dg.Output(
-        frame,
-        metadata={
-            "elements_served": len(frame),
-            "pages_fetched": pages,
-            "extract_seconds": round(seconds, 3),
-            "preview": markdown_preview(frame[["_record_index", "_page", "payload"]]),
-        },
-    )
+    # The drift profile runs on the other core while pages are still being fetched, and its
+    # last parts while the warehouse writes the day (Dagster writes an output as it is yielded).
+    with BackgroundFieldProfile() as profile:
+        try:
+            with sales_api.open_client() as client:
+                for day in partition_days(context):
+                    start, end = day_window(day)
+                    served = client.iter_pages(start, end)
+                    frame, stats = raw_frame(served, day, context.run_id, profile.add)
+                    context.log.info(
+                        f"Fetched {stats.elements} elements in {stats.pages} pages for {day} "
+                        f"in {stats.seconds:.2f} s"
+                    )
+                    frames.append(frame)
+                    pages, seconds = pages + stats.pages, seconds + stats.seconds
+        except SalesApiError as error:
+            if error.retryable:
+                raise
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        yield dg.Output(
+            frame,
+            metadata={
+                "elements_served": len(frame),
+                "pages_fetched": pages,
+                "extract_seconds": round(seconds, 3),
+                "preview": markdown_preview(frame[["_record_index", "_page", "payload"]]),
+            },
+        )
+        del frame, frames  # written: the profile's last parts need the memory more
+        served_fields = profile.result()
     yield from raw_records_check_results(served_fields)
 
 
