@@ -106,7 +106,8 @@ def check_same_orders(results: dict[str, dict[str, Any]]) -> tuple[int, float]:
 
 def machine() -> str:
     versions = ", ".join(
-        f"{package} {version(package)}" for package in ("dagster", "duckdb", "pandas", "orjson")
+        f"{package} {version(package)}"
+        for package in ("dagster", "duckdb", "pandas", "orjson", "pysimdjson")
     )
     return f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {versions}"
 
