@@ -127,7 +127,10 @@ def parse_number(field: str, value: Any, *, minimum: float | None = None) -> flo
 
 
 def parse_timestamp(field: str, value: Any) -> pd.Timestamp:
-    """A UTC timestamp from ISO-8601 text; without an offset the time is taken as UTC."""
+    """A UTC timestamp from ISO-8601 text; without an offset the time is taken as UTC.
+
+    Kept to the microsecond, the warehouse's precision (DuckDB's TIMESTAMPTZ): digits beyond
+    it are dropped (floored), so that versions compare as they are stored."""
     if not isinstance(value, str) or not _ISO_TIMESTAMP.fullmatch(value.strip()):
         raise Problem(f"{field}_not_iso8601", f"{field} {describe(value)} is not ISO-8601")
     text = value.strip()
@@ -145,9 +148,8 @@ def parse_timestamp(field: str, value: Any) -> pd.Timestamp:
         raise Problem(
             f"{field}_out_of_range", f"{field} {describe(value)} is out of range"
         ) from None
-    if parsed.tzinfo is None:
-        return parsed.tz_localize("UTC")
-    return parsed.tz_convert("UTC")
+    utc = parsed.tz_localize("UTC") if parsed.tzinfo is None else parsed.tz_convert("UTC")
+    return utc.floor("us")
 
 
 def parse_text(field: str, value: Any) -> str:
