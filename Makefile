@@ -31,8 +31,11 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Two pytest workers (pytest-xdist), each taking whole test files: most tests wait on Dagster
+# processes and servers, so two share the 2 cores well (5.4 -> 4.3 min). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The heavy fault-injection scenarios (~5 min) and their table (see README, Reliability).
 reliability: install
