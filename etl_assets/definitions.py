@@ -18,13 +18,22 @@ from etl_assets.schedules import (
     build_daily_schedule,
 )
 from etl_assets.sensors import run_failure_alert_sensor, sales_summary_sensor
-from etl_assets.settings import DUCKDB_PATH_VARIABLE, duckdb_path
+from etl_assets.settings import DUCKDB_PATH_VARIABLE, duckdb_path, executor_name
 from etl_assets.warehouse import WarehouseIOManager
 
 
 def _optional_env(name: str) -> dg.EnvVar | None:
     """An EnvVar only when set, so an unset optional secret means "none", not an error."""
     return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def build_executor(name: str) -> dg.ExecutorDefinition:
+    """The executor every job of the project runs with (``ETL_EXECUTOR``, see settings)."""
+    if name == "multiprocess":
+        return dg.multiprocess_executor
+    if name == "celery":
+        raise ValueError("ETL_EXECUTOR=celery is not available in this version")
+    return dg.in_process_executor
 
 
 def build_definitions() -> dg.Definitions:
@@ -35,6 +44,7 @@ def build_definitions() -> dg.Definitions:
         warnings.simplefilter("ignore", dg.BetaWarning)
         assets = dg.with_source_code_references(sales_assets)
     checks = built_in_checks(sales_assets)
+    executor = build_executor(executor_name())
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
@@ -46,6 +56,7 @@ def build_definitions() -> dg.Definitions:
             )
         ],
         sensors=[sales_summary_sensor, run_failure_alert_sensor, freshness_sensor(checks)],
+        executor=executor,
         resources={
             "sales_api": SalesApiResource(
                 base_url=dg.EnvVar(URL_VARIABLE), token=_optional_env(TOKEN_VARIABLE)

@@ -1,8 +1,11 @@
-"""Where the warehouse lives: ``ETL_DUCKDB_PATH`` or a file under the project's data folder."""
+"""Deployment settings read from the environment: where the warehouse lives, which executor runs.
+
+Each reader validates its variable and names it in the error."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 DUCKDB_PATH_VARIABLE = "ETL_DUCKDB_PATH"
@@ -21,7 +24,7 @@ def default_duckdb_path() -> Path:
     return project_root() / "data" / DEFAULT_DUCKDB_FILE
 
 
-def duckdb_path(environ: dict[str, str] | None = None) -> Path:
+def duckdb_path(environ: Mapping[str, str] | None = None) -> Path:
     """The DuckDB file to use, validated; errors name ``ETL_DUCKDB_PATH``."""
     env = os.environ if environ is None else environ
     raw = env.get(DUCKDB_PATH_VARIABLE)
@@ -41,3 +44,28 @@ def duckdb_path(environ: dict[str, str] | None = None) -> Path:
             f"use e.g. {path / DEFAULT_DUCKDB_FILE}"
         )
     return path.resolve()
+
+
+EXECUTOR_VARIABLE = "ETL_EXECUTOR"
+ONE_MACHINE_EXECUTOR = "in_process"
+EXECUTORS = ("in_process", "multiprocess", "celery")
+"""Dagster executors a run may use (``ETL_EXECUTOR``).
+
+``in_process`` (default): the steps of a run form a chain, so on one machine one process per run
+is fastest (no interpreter, Dagster and pandas start-up per step). ``multiprocess``: one process
+per step. ``celery``: steps on Celery workers (the scale-out shape).
+"""
+
+
+def executor_name(environ: Mapping[str, str] | None = None) -> str:
+    """The executor ``ETL_EXECUTOR`` names (default ``in_process``); errors name the variable."""
+    env = os.environ if environ is None else environ
+    value = (env.get(EXECUTOR_VARIABLE) or "").strip().lower()
+    if not value:
+        return ONE_MACHINE_EXECUTOR
+    if value not in EXECUTORS:
+        raise ValueError(
+            f"{EXECUTOR_VARIABLE}={env.get(EXECUTOR_VARIABLE)!r} is not an executor: use one of "
+            + ", ".join(EXECUTORS)
+        )
+    return value

@@ -123,3 +123,27 @@ def test_automation_snapshot(defs: dg.Definitions) -> None:
     }
     jobs = {job.name for job in defs.jobs or []}
     assert jobs == {"daily_sales_job", "daily_sales_summary_job"}
+
+
+@pytest.mark.parametrize(
+    ("value", "executor"),
+    [(None, "in_process"), ("in_process", "in_process"), ("multiprocess", "multiprocess")],
+)
+def test_executor_comes_from_etl_executor(
+    pipeline_env: Path, monkeypatch: pytest.MonkeyPatch, value: str | None, executor: str
+) -> None:
+    if value is None:
+        monkeypatch.delenv("ETL_EXECUTOR", raising=False)
+    else:
+        monkeypatch.setenv("ETL_EXECUTOR", value)
+    defs = build_definitions()
+    for job_name in ("daily_sales_job", "daily_sales_summary_job", "__ASSET_JOB"):
+        assert defs.resolve_job_def(job_name).executor_def.name == executor
+
+
+def test_an_unknown_executor_is_refused_by_name(
+    pipeline_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_EXECUTOR", "threads")
+    with pytest.raises(ValueError, match="ETL_EXECUTOR='threads' is not an executor"):
+        build_definitions()
