@@ -41,6 +41,7 @@ from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE, BackgroundF
 from etl_assets.transform.ranges import CLEANING_INPUT_COLUMNS, clean_days, days_between
 from etl_assets.transform.sales import sales_rows
 from etl_assets.transform.summary import summaries_for_days
+from etl_assets.warehouse.pandas_handler import CHANGE_KEY
 
 GROUP = "sales"
 OWNERS = ["team:data-engineering"]
@@ -61,12 +62,15 @@ EXTRACT_RETRY_POLICY = dg.RetryPolicy(
 
 def _table_metadata(contract: TableContract, partition_expr: str) -> dict[str, Any]:
     """Definition metadata the IO manager and the UI read: where and how the table is stored."""
-    return {
+    metadata = {
         "schema": contract.schema,
         "partition_expr": partition_expr,
         "dagster/column_schema": contract.table_schema(),
         "dagster/table_name": contract.qualified_name,
     }
+    if contract.change_key:
+        metadata[CHANGE_KEY] = ":".join(contract.change_key)
+    return metadata
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:

@@ -23,7 +23,10 @@ SALES = dg.AssetKey("sales_table")
 # (name, description) of the blocking rules on clean_records, in the order they are evaluated.
 CLEAN_RULES = {
     "unique_order_id": "Each order_id appears once per partition.",
-    "required_fields_present": "order_id and ordered_at are never NULL.",
+    "required_fields_present": (
+        "order_id, quantity, unit_price, ordered_at and order_date are never NULL, so "
+        "sales_table's amount is never NULL either."
+    ),
     "quantity_at_least_one": "quantity is NULL or ≥ 1.",
     "unit_price_not_negative": "unit_price is NULL or ≥ 0.",
     "ordered_at_inside_partition": "Every ordered_at lies inside the partition's UTC day(s).",

@@ -18,7 +18,12 @@ from etl_assets.schedules import (
     build_daily_schedule,
 )
 from etl_assets.sensors import run_failure_alert_sensor, sales_summary_sensor
-from etl_assets.settings import DUCKDB_PATH_VARIABLE, duckdb_path, executor_name
+from etl_assets.settings import (
+    DUCKDB_PATH_VARIABLE,
+    duckdb_path,
+    executor_name,
+    schedule_lookback_days,
+)
 from etl_assets.warehouse import WarehouseIOManager
 
 
@@ -53,6 +58,7 @@ def build_definitions() -> dg.Definitions:
             build_daily_schedule(
                 cron=os.environ.get(CRON_VARIABLE) or DEFAULT_CRON,
                 timezone=os.environ.get(TIMEZONE_VARIABLE) or DEFAULT_TIMEZONE,
+                lookback_days=schedule_lookback_days(),
             )
         ],
         sensors=[sales_summary_sensor, run_failure_alert_sensor, freshness_sensor(checks)],

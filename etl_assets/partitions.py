@@ -2,7 +2,9 @@
 
 import dagster as dg
 
-# The first day the Sales API can be asked for. Earlier days are not offered in the UI.
-FIRST_DAY = "2025-01-01"
+from etl_assets.settings import partitions_start
+
+# The first day offered in the UI and to backfills: ETL_PARTITIONS_START (default 2025-01-01).
+FIRST_DAY = partitions_start()
 
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC")

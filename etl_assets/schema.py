@@ -37,6 +37,7 @@ class Column:
     pandas_dtype: str
     description: str
     compression: str | None = None  # DuckDB's choice when None
+    nullable: bool = True  # False: NOT NULL in the warehouse and in the UI's column schema
 
     @property
     def tags(self) -> dict[str, str]:
@@ -50,6 +51,9 @@ class TableContract:
     schema: str
     table: str
     columns: tuple[Column, ...]
+    change_key: tuple[str, str] | None = None
+    """(column identifying a row within a partition, noun): a partition replace counts the rows
+    new, gone and changed by it as ``<noun>_new`` ... metadata (see the IO manager)."""
 
     @property
     def qualified_name(self) -> str:
@@ -59,12 +63,21 @@ class TableContract:
     def column_names(self) -> list[str]:
         return [column.name for column in self.columns]
 
+    @property
+    def required_columns(self) -> list[str]:
+        """The NOT NULL columns."""
+        return [column.name for column in self.columns if not column.nullable]
+
     def table_schema(self) -> dg.TableSchema:
         """The schema the UI shows and the IO manager creates the table from."""
         return dg.TableSchema(
             columns=[
                 dg.TableColumn(
-                    name=c.name, type=c.duckdb_type, description=c.description, tags=c.tags
+                    name=c.name,
+                    type=c.duckdb_type,
+                    description=c.description,
+                    tags=c.tags,
+                    constraints=dg.TableColumnConstraints(nullable=c.nullable),
                 )
                 for c in self.columns
             ]
@@ -123,6 +136,10 @@ _ORDER_TEXT_COLUMNS = (
     _text("region", "Sales region, exactly as served."),
 )
 
+_ORDER_DATE = Column(
+    "order_date", "DATE", DAY, "UTC date of ordered_at: the partition.", nullable=False
+)
+
 RAW_RECORDS = TableContract(
     schema="raw",
     table="raw_records",
@@ -147,17 +164,24 @@ CLEAN_RECORDS = TableContract(
     schema="staging",
     table="clean_records",
     columns=(
-        Column("order_id", "BIGINT", "Int64", "Order identifier: one row per order and day."),
+        Column(
+            "order_id",
+            "BIGINT",
+            "Int64",
+            "Order identifier: one row per order and day.",
+            nullable=False,
+        ),
         *_ORDER_TEXT_COLUMNS,
-        Column("quantity", "BIGINT", "Int64", "Units ordered (≥ 1); NULL when never served."),
-        Column("unit_price", "DOUBLE", "float64", "Price per unit (≥ 0); NULL when never served."),
+        Column("quantity", "BIGINT", "Int64", "Units ordered (≥ 1).", nullable=False),
+        Column("unit_price", "DOUBLE", "float64", "Price per unit (≥ 0).", nullable=False),
         Column(
             "ordered_at",
             "TIMESTAMP WITH TIME ZONE",
             UTC_TIMESTAMP,
             "When the order was placed (source field timestamp), in UTC.",
+            nullable=False,
         ),
-        Column("order_date", "DATE", DAY, "UTC date of ordered_at: the partition."),
+        _ORDER_DATE,
         Column(
             "updated_at",
             "TIMESTAMP WITH TIME ZONE",
@@ -194,15 +218,27 @@ SALES_TABLE = TableContract(
     schema="mart",
     table="sales_table",
     columns=(
-        Column("order_id", "BIGINT", "Int64", "Order identifier (unique per order_date)."),
-        *_ORDER_TEXT_COLUMNS,
-        Column("quantity", "BIGINT", "Int64", "Units ordered."),
-        Column("unit_price", "DOUBLE", "float64", "Price per unit, in currency."),
-        Column("amount", "DOUBLE", "float64", "quantity × unit_price, in currency."),
         Column(
-            "ordered_at", "TIMESTAMP WITH TIME ZONE", UTC_TIMESTAMP, "When the order was placed."
+            "order_id",
+            "BIGINT",
+            "Int64",
+            "Order identifier (unique per order_date).",
+            nullable=False,
         ),
-        Column("order_date", "DATE", DAY, "UTC date of ordered_at: the partition."),
+        *_ORDER_TEXT_COLUMNS,
+        Column("quantity", "BIGINT", "Int64", "Units ordered.", nullable=False),
+        Column("unit_price", "DOUBLE", "float64", "Price per unit, in currency.", nullable=False),
+        Column(
+            "amount", "DOUBLE", "float64", "quantity × unit_price, in currency.", nullable=False
+        ),
+        Column(
+            "ordered_at",
+            "TIMESTAMP WITH TIME ZONE",
+            UTC_TIMESTAMP,
+            "When the order was placed.",
+            nullable=False,
+        ),
+        _ORDER_DATE,
         Column(
             "updated_at",
             "TIMESTAMP WITH TIME ZONE",
@@ -214,6 +250,7 @@ SALES_TABLE = TableContract(
         ),
         _text("_run_id", "Dagster run that loaded this row."),
     ),
+    change_key=("order_id", "orders"),
 )
 
 DAILY_SALES_SUMMARY = TableContract(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 DUCKDB_PATH_VARIABLE = "ETL_DUCKDB_PATH"
@@ -69,3 +70,42 @@ def executor_name(environ: Mapping[str, str] | None = None) -> str:
             + ", ".join(EXECUTORS)
         )
     return value
+
+
+PARTITIONS_START_VARIABLE = "ETL_PARTITIONS_START"
+DEFAULT_PARTITIONS_START = "2025-01-01"
+
+
+def partitions_start(environ: Mapping[str, str] | None = None) -> str:
+    """The first daily partition (``ETL_PARTITIONS_START``, ISO date; default 2025-01-01)."""
+    env = os.environ if environ is None else environ
+    text = (env.get(PARTITIONS_START_VARIABLE) or "").strip()
+    if not text:
+        return DEFAULT_PARTITIONS_START
+    try:
+        if len(text) != len("YYYY-MM-DD"):
+            raise ValueError(text)
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise ValueError(
+            f"{PARTITIONS_START_VARIABLE}={text!r} is not a date: use YYYY-MM-DD, e.g. 2025-01-01"
+        ) from None
+
+
+SCHEDULE_LOOKBACK_VARIABLE = "ETL_SCHEDULE_LOOKBACK_DAYS"
+DEFAULT_SCHEDULE_LOOKBACK_DAYS = 3
+MAX_SCHEDULE_LOOKBACK_DAYS = 366
+
+
+def schedule_lookback_days(environ: Mapping[str, str] | None = None) -> int:
+    """How many complete UTC days each schedule tick reloads (``ETL_SCHEDULE_LOOKBACK_DAYS``)."""
+    env = os.environ if environ is None else environ
+    text = (env.get(SCHEDULE_LOOKBACK_VARIABLE) or "").strip()
+    if not text:
+        return DEFAULT_SCHEDULE_LOOKBACK_DAYS
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SCHEDULE_LOOKBACK_DAYS:
+        raise ValueError(
+            f"{SCHEDULE_LOOKBACK_VARIABLE}={text!r} must be a whole number of days from 1 to "
+            f"{MAX_SCHEDULE_LOOKBACK_DAYS}"
+        )
+    return int(text)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from etl_assets.alerts import failure_text, redact
@@ -42,21 +46,128 @@ def materialize(
     )
 
 
-def test_schedule_requests_yesterdays_partition_once(pipeline_env: Path) -> None:
+def tick_requests(defs: dg.Definitions, tick: datetime) -> list[dg.RunRequest]:
+    schedule = defs.get_schedule_def("daily_sales_schedule")
+    result = schedule.evaluate_tick(
+        dg.build_schedule_context(
+            scheduled_execution_time=tick, repository_def=defs.get_repository_def()
+        )
+    )
+    return list(result.run_requests or [])
+
+
+def test_schedule_with_one_day_of_lookback_requests_yesterdays_partition_once(
+    pipeline_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ETL_SCHEDULE_LOOKBACK_DAYS", "1")
     defs = build_definitions()
     schedule = defs.get_schedule_def("daily_sales_schedule")
     assert schedule.cron_schedule == "15 0 * * *"
     assert schedule.execution_timezone == "UTC"
     assert schedule.job_name == "daily_sales_job"
-    tick = datetime(2026, 11, 21, 0, 15, tzinfo=UTC)
-    request = schedule.evaluate_tick(
-        dg.build_schedule_context(
-            scheduled_execution_time=tick, repository_def=defs.get_repository_def()
-        )
-    )
-    assert [(r.partition_key, r.run_key) for r in request.run_requests] == [
-        ("2026-11-20", "2026-11-20")
+    requests = tick_requests(defs, datetime(2026, 11, 21, 0, 15, tzinfo=UTC))
+    assert [(r.partition_key, r.run_key) for r in requests] == [("2026-11-20", "2026-11-20")]
+
+
+def test_schedule_reloads_the_last_three_complete_days_in_one_run(pipeline_env: Path) -> None:
+    requests = tick_requests(build_definitions(), datetime(2026, 11, 21, 0, 15, tzinfo=UTC))
+    assert [(r.run_key, r.partition_key_range) for r in requests] == [
+        ("2026-11-18..2026-11-20", dg.PartitionKeyRange("2026-11-18", "2026-11-20"))
     ]
+    assert requests[0].partition_key is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ETL_SCHEDULE_LOOKBACK_DAYS", "0", "ETL_SCHEDULE_LOOKBACK_DAYS='0' must be a whole"),
+        ("ETL_SCHEDULE_LOOKBACK_DAYS", "three", "ETL_SCHEDULE_LOOKBACK_DAYS='three' must be"),
+        ("ETL_PARTITIONS_START", "2026/01/01", "ETL_PARTITIONS_START='2026/01/01' is not a date"),
+    ],
+)
+def test_a_malformed_automation_setting_fails_at_load_naming_it(
+    pipeline_env: Path, variable: str, value: str, message: str
+) -> None:
+    env = {**os.environ, variable: value}
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import etl_assets; etl_assets.defs"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert loaded.returncode != 0
+    assert message in loaded.stderr
+
+
+def test_partitions_start_sets_the_first_partition_and_clips_the_lookback(
+    pipeline_env: Path,
+) -> None:
+    env = {**os.environ, "ETL_PARTITIONS_START": "2026-11-20"}
+    code = (
+        "import datetime, dagster as dg, etl_assets\n"
+        "job = etl_assets.defs.resolve_job_def('daily_sales_job')\n"
+        "print(job.partitions_def.get_first_partition_key())\n"
+        "schedule = etl_assets.defs.get_schedule_def('daily_sales_schedule')\n"
+        "tick = datetime.datetime(2026, 11, 21, 0, 15, tzinfo=datetime.UTC)\n"
+        "repo = etl_assets.defs.get_repository_def()\n"
+        "context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo)\n"
+        "[request] = schedule.evaluate_tick(context).run_requests\n"
+        "print(request.run_key)\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split() == ["2026-11-20", "2026-11-20"]
+
+
+def test_a_late_update_lands_with_the_next_tick_and_counts_as_changed(
+    pipeline_env: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Order 1 is placed on D and shipped on D+2: the D+2 tick's run reloads D and shows it."""
+    orders = [
+        {"order_id": 1, "quantity": 2, "unit_price": 5.0, "status": "placed",
+         "timestamp": "2026-11-18T10:00:00Z", "updated_at": "2026-11-18T10:00:00Z"},
+        {"order_id": 2, "quantity": 1, "unit_price": 3.0, "status": "paid",
+         "timestamp": "2026-11-18T11:00:00Z", "updated_at": "2026-11-18T11:00:00Z"},
+    ]  # fmt: skip
+
+    def serve_window(request: object) -> Reply:
+        query = request.query  # type: ignore[attr-defined]  # start/end as ...THH:MM:SSZ
+        data = [o for o in orders if query["start"] <= str(o["timestamp"]) < query["end"]]
+        return Reply(json={"data": data, "next": None})
+
+    with FaultServer(serve_window) as api:
+        monkeypatch.setenv("SALES_API_URL", api.url)
+        defs = build_definitions()
+        job = defs.resolve_job_def("daily_sales_job")
+
+        def run_tick(tick: datetime) -> dict[str, object]:
+            [request] = tick_requests(defs, tick)
+            result = job.execute_in_process(instance=instance, tags=request.tags)
+            assert result.success
+            [sales] = [
+                event.event_specific_data.materialization
+                for event in result.get_asset_materialization_events()
+                if event.asset_key == dg.AssetKey("sales_table")
+                and event.event_specific_data.materialization.partition == "2026-11-18"
+            ]
+            return {key: value.value for key, value in sales.metadata.items()}
+
+        first = run_tick(datetime(2026, 11, 19, 0, 15, tzinfo=UTC))
+        assert (first["orders_new"], first["orders_gone"], first["orders_changed"]) == (2, 0, 0)
+
+        orders[0] = {**orders[0], "status": "shipped", "updated_at": "2026-11-20T09:00:00Z"}
+        later = run_tick(datetime(2026, 11, 21, 0, 15, tzinfo=UTC))
+        assert (later["orders_new"], later["orders_gone"], later["orders_changed"]) == (0, 0, 1)
+
+    with duckdb.connect(str(pipeline_env), read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT order_id, status, updated_at FROM mart.sales_table ORDER BY order_id"
+        ).fetchall()
+    assert [(order_id, status) for order_id, status, _ in rows] == [(1, "shipped"), (2, "paid")]
+    assert rows[0][2] == datetime(2026, 11, 20, 9, tzinfo=UTC)
 
 
 def test_schedule_cron_and_time_zone_are_configurable(
@@ -74,7 +185,7 @@ def test_schedule_cron_and_time_zone_are_configurable(
             scheduled_execution_time=tick, repository_def=defs.get_repository_def()
         )
     )
-    assert [r.partition_key for r in request.run_requests] == ["2026-11-20"]
+    assert [r.partition_key_range.end for r in request.run_requests] == ["2026-11-20"]
 
 
 def test_daily_job_excludes_the_summary_that_the_sensor_owns(pipeline_env: Path) -> None:

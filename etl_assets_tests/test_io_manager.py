@@ -448,3 +448,115 @@ def test_release_free_memory_collects_unreachable_cycles() -> None:
         assert alive() is None
     finally:
         gc.enable()
+
+
+def _required(schema: dg.TableSchema, *names: str) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c.name,
+                c.type,
+                description=c.description,
+                constraints=dg.TableColumnConstraints(nullable=c.name not in names),
+            )
+            for c in schema.columns
+        ]
+    )
+
+
+def test_declared_not_null_columns_are_created_not_null_and_refuse_nulls(db: Path) -> None:
+    source: Source = {"frame": orders("2026-11-20", [1, 2])}
+
+    @dg.asset(
+        partitions_def=DAILY,
+        metadata={
+            "schema": "raw",
+            "partition_expr": "partition_date",
+            "dagster/column_schema": _required(RAW_SCHEMA, "order_id", "amount"),
+        },
+    )
+    def raw_records() -> pd.DataFrame:
+        return source["frame"]
+
+    run([raw_records], db, "2026-11-20")
+    nullable = query(
+        db,
+        "SELECT column_name, is_nullable FROM information_schema.columns"
+        " WHERE table_name = 'raw_records' ORDER BY ordinal_position",
+    )
+    assert nullable == [
+        ("partition_date", "YES"),
+        ("order_id", "NO"),
+        ("amount", "NO"),
+        ("created_at", "YES"),
+    ]
+    source["frame"] = orders("2026-11-20", [3]).assign(amount=[None])
+    with pytest.raises(WarehouseWriteError, match=r"keeps its previous rows: .*NOT NULL.*amount"):
+        run([raw_records], db, "2026-11-20")
+    assert query(db, "SELECT order_id FROM raw.raw_records ORDER BY 1") == [(1,), (2,)]
+
+
+def test_a_column_declared_required_later_becomes_not_null_once_it_holds_no_null(
+    db: Path,
+) -> None:
+    source: Source = {"frame": orders("2026-11-20", [1]).assign(amount=[None])}
+    schema = {"value": RAW_SCHEMA}
+
+    @dg.asset(
+        partitions_def=DAILY,
+        metadata={"schema": "raw", "partition_expr": "partition_date"},
+    )
+    def raw_records(context: dg.AssetExecutionContext) -> dg.Output:
+        return dg.Output(source["frame"])
+
+    def with_schema(table_schema: dg.TableSchema) -> dg.AssetsDefinition:
+        return raw_records.with_attributes(
+            metadata_by_key={
+                raw_records.key: {
+                    "schema": "raw",
+                    "partition_expr": "partition_date",
+                    "dagster/column_schema": table_schema,
+                }
+            }
+        )
+
+    run([with_schema(schema["value"])], db, "2026-11-20")  # nullable, one NULL amount
+    required = _required(RAW_SCHEMA, "amount")
+    source["frame"] = orders("2026-11-21", [2])
+    run([with_schema(required)], db, "2026-11-21")  # the 20th still holds a NULL
+    is_nullable = "SELECT is_nullable FROM information_schema.columns WHERE column_name = 'amount'"
+    assert query(db, is_nullable) == [("YES",)]
+    source["frame"] = orders("2026-11-20", [1])
+    run([with_schema(required)], db, "2026-11-20")  # re-materialized: no NULL left
+    assert query(db, is_nullable) == [("NO",)]
+
+
+def test_a_partition_replace_counts_new_gone_and_changed_rows_by_the_change_key(
+    db: Path,
+) -> None:
+    source: Source = {"frame": orders("2026-11-20", [1, 2, 3])}
+
+    @dg.asset(
+        partitions_def=DAILY,
+        metadata={
+            "schema": "raw",
+            "partition_expr": "partition_date",
+            "etl/change_key": "order_id:orders",
+        },
+    )
+    def raw_records() -> pd.DataFrame:
+        return source["frame"]
+
+    def figures(result: dg.ExecuteInProcessResult) -> tuple[int, int, int]:
+        [event] = result.get_asset_materialization_events()
+        metadata = event.event_specific_data.materialization.metadata
+        return tuple(metadata[f"orders_{k}"].value for k in ("new", "gone", "changed"))
+
+    assert figures(run([raw_records], db, "2026-11-20")) == (3, 0, 0)
+    source["frame"] = orders("2026-11-21", [7])
+    assert figures(run([raw_records], db, "2026-11-21")) == (1, 0, 0)  # other day untouched
+    changed = orders("2026-11-20", [2, 3, 4])
+    changed.loc[changed["order_id"] == 3, "amount"] = 9.0
+    source["frame"] = changed
+    assert figures(run([raw_records], db, "2026-11-20")) == (1, 1, 1)  # 4 new, 1 gone, 3 changed
+    assert figures(run([raw_records], db, "2026-11-20")) == (0, 0, 0)  # a re-run changes nothing

@@ -15,7 +15,7 @@ import pytest
 
 from etl_assets.definitions import build_definitions
 from etl_assets.demo import DemoSalesApi
-from etl_assets.schema import SALES_TABLE
+from etl_assets.schema import CLEAN_RECORDS, SALES_TABLE, TableContract
 
 DAYS = ("2026-11-19", "2026-11-20")
 
@@ -99,6 +99,74 @@ def test_sales_table_has_the_contract_types(two_days_loaded: object, pipeline_en
         assert types[column.name] == column.duckdb_type, column.name
     assert types["ordered_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["order_date"] == "DATE"
+
+
+def test_sales_add_up_without_a_price_or_quantity_missing(
+    two_days_loaded: dict[str, dg.ExecuteInProcessResult],
+    pipeline_env: Path,
+    demo_api: DemoSalesApi,
+) -> None:
+    day = DAYS[0]
+    truth = demo_api.day(date.fromisoformat(day))
+    # The demo serves an order whose only version has no unit_price (rejected) and one whose
+    # newest version lacks it (filled from the earlier version).
+    rejected = dict(
+        query(
+            pipeline_env,
+            "SELECT reason_code, reason FROM staging.rejected_records"
+            " WHERE partition_date = ? AND reason_code IN ('unit_price_missing', "
+            "'quantity_missing')",
+            day,
+        )
+    )
+    assert rejected == {
+        "unit_price_missing": "unit_price is missing",
+        "quantity_missing": "quantity is missing",
+    }
+    filled = query(
+        pipeline_env,
+        "SELECT order_id, unit_price FROM staging.clean_records"
+        " WHERE order_date = ? AND contains(_filled_fields, 'unit_price')",
+        day,
+    )
+    assert filled
+    for order_id, unit_price in filled:
+        assert unit_price == pytest.approx(float(truth.expected_records[order_id]["unit_price"]))
+    nulls = query(
+        pipeline_env,
+        "SELECT count(*) FROM mart.sales_table WHERE quantity IS NULL OR unit_price IS NULL"
+        " OR amount IS NULL",
+    )
+    assert nulls == [(0,)]
+
+
+@pytest.mark.parametrize("contract", [CLEAN_RECORDS, SALES_TABLE])
+def test_required_columns_are_not_null_in_the_warehouse_and_the_ui(
+    two_days_loaded: dict[str, dg.ExecuteInProcessResult], pipeline_env: Path, contract: object
+) -> None:
+    assert isinstance(contract, TableContract)
+    nullable = dict(
+        query(
+            pipeline_env,
+            "SELECT column_name, is_nullable FROM information_schema.columns"
+            " WHERE table_schema = ? AND table_name = ?",
+            contract.schema,
+            contract.table,
+        )
+    )
+    expected_required = {"order_id", "quantity", "unit_price", "ordered_at", "order_date"}
+    if contract is SALES_TABLE:
+        expected_required.add("amount")
+    assert {name for name, flag in nullable.items() if flag == "NO"} == expected_required
+    result = two_days_loaded[DAYS[0]]
+    [materialization] = [
+        event.event_specific_data.materialization
+        for event in result.get_asset_materialization_events()
+        if event.event_specific_data.materialization.asset_key.path[-1] == contract.table
+    ]
+    schema = materialization.metadata["dagster/column_schema"].value
+    shown = {c.name for c in schema.columns if c.constraints and not c.constraints.nullable}
+    assert shown == expected_required
 
 
 def test_payload_columns_are_stored_with_zstd(two_days_loaded: object, pipeline_env: Path) -> None:

@@ -18,17 +18,32 @@ DAY = date(2026, 11, 20)
 def clean_frame(**overrides: list) -> pd.DataFrame:
     frame = {
         "order_id": pd.array([1, 2, 3], dtype="Int64"),
-        "quantity": pd.array([1, 2, None], dtype="Int64"),
-        "unit_price": [1.0, 0.0, None],
+        "quantity": pd.array([1, 2, 3], dtype="Int64"),
+        "unit_price": [1.0, 0.0, 2.5],
         "ordered_at": pd.to_datetime(
             ["2026-11-20T00:00:00Z", "2026-11-20T12:00:00Z", "2026-11-20T23:59:59Z"], utc=True
         ),
+        "order_date": pd.to_datetime(["2026-11-20"] * 3),
     }
     frame.update(overrides)
     return pd.DataFrame(frame)
 
 
-def test_rules_pass_on_good_rows_including_nulls_and_edges() -> None:
+def test_a_missing_quantity_or_unit_price_fails_the_required_fields_rule() -> None:
+    rule = quality.required_fields_present(
+        clean_frame(quantity=pd.array([1, None, 3], dtype="Int64"), unit_price=[None, 1.0, None])
+    )
+    assert not rule.passed
+    assert rule.details["missing_by_field"] == {
+        "order_id": 0,
+        "quantity": 1,
+        "unit_price": 2,
+        "ordered_at": 0,
+        "order_date": 0,
+    }
+
+
+def test_rules_pass_on_good_rows_including_edges() -> None:
     clean = clean_frame()
     for rule in (
         quality.unique_order_ids(clean),

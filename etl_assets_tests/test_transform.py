@@ -139,12 +139,52 @@ def test_fill_never_copies_from_another_order() -> None:
 
 
 def test_still_missing_optional_fields_stay_null() -> None:
-    result = clean(order(1, customer_id=None, quantity=None, unit_price=ABSENT, currency=ABSENT))
+    result = clean(order(1, customer_id=None, currency=ABSENT))
     row = result.clean.iloc[0]
     assert pd.isna(row["customer_id"]) and pd.isna(row["currency"])
-    assert pd.isna(row["quantity"]) and pd.isna(row["unit_price"])
     amount = sales_rows(result.clean, loaded_at=pd.Timestamp.now(tz="UTC"), run_id="r")["amount"]
-    assert pd.isna(amount.iloc[0])
+    assert amount.iloc[0] == 2 * 3.5
+
+
+@pytest.mark.parametrize(
+    ("fields", "code", "reason"),
+    [
+        ({"unit_price": None}, "unit_price_missing", "unit_price is missing"),
+        ({"unit_price": ABSENT}, "unit_price_missing", "unit_price is missing"),
+        ({"quantity": None}, "quantity_missing", "quantity is missing"),
+        (
+            {"quantity": ABSENT, "unit_price": None},
+            "quantity_missing",
+            "quantity is missing; unit_price is missing",
+        ),
+    ],
+)
+def test_an_order_without_quantity_or_unit_price_in_any_version_is_rejected(
+    fields: dict[str, Any], code: str, reason: str
+) -> None:
+    older = order(5, **fields, updated_at="2026-11-20T10:00:00Z")
+    winner = order(5, **fields, status="paid", updated_at="2026-11-20T12:00:00Z")
+    result = clean(winner, order(6), older)
+    assert result.clean["order_id"].tolist() == [6]
+    rejected = result.rejected.iloc[0]
+    assert (rejected["reason_code"], rejected["reason"]) == (code, reason)
+    assert rejected["order_id"] == "5"
+    assert json.loads(rejected["payload"]) == winner  # the winning element, as served
+    assert rejected["_record_index"] == 0
+    assert result.counts.superseded == 1 and result.counts.rejected == 1
+    assert result.counts.rejected_by_reason == {code: 1}
+    assert result.counts.balanced
+
+
+def test_unit_price_and_quantity_are_filled_from_an_earlier_version() -> None:
+    older = order(5, quantity=4, unit_price=2.25, updated_at="2026-11-20T10:00:00Z")
+    newer = order(5, quantity=None, unit_price=ABSENT, updated_at="2026-11-20T12:00:00Z")
+    result = clean(newer, older)
+    row = result.clean.iloc[0]
+    assert (row["quantity"], row["unit_price"]) == (4, 2.25)
+    assert row["_filled_fields"] == "quantity,unit_price"
+    amount = sales_rows(result.clean, loaded_at=pd.Timestamp.now(tz="UTC"), run_id="r")["amount"]
+    assert amount.iloc[0] == 9.0
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ what a correct cleaner must conclude, computed from generation knowledge. A clea
 when it applies these rules:
 
 - ``order_id`` required, an integer (integral numbers and numeric strings count);
-- ``quantity`` an integer >= 1 and ``unit_price`` a number >= 0 (numeric strings count);
+- ``quantity`` an integer >= 1 and ``unit_price`` a number >= 0 (numeric strings count), both
+  required: null or absent in every version of an order, the order is rejected;
 - ``timestamp`` required, ISO-8601 (no offset means UTC), inside the requested UTC day;
 - one row per ``order_id``: the version with the latest ``updated_at`` wins, and a field that is
   null or absent in the winner is taken from the most recent earlier version that has it;
@@ -40,7 +41,7 @@ MIN_ORDERS_FOR_INVALID = 50  # smaller days carry no invalid elements
 
 INVALID_KINDS = (
     "quantity_word", "quantity_zero", "negative_price", "bad_timestamp", "missing_order_id",
-    "not_an_object",
+    "not_an_object", "price_never_served", "quantity_never_served",
 )  # fmt: skip
 """Each appears at least once a day (from MIN_ORDERS_FOR_INVALID orders), plus one record whose
 timestamp lies on the previous UTC day and which the server serves anyway (a server bug)."""
@@ -176,6 +177,7 @@ class _DayBuilder:
         self.winners: dict[int, _State] = {}
         self.rejected = 0
         self.redundant = 0
+        self.price_filled: int | None = None
 
     def build(self) -> DayOrders:
         rng, n = self.rng, self.n
@@ -191,6 +193,9 @@ class _DayBuilder:
             invalid = dict(zip(picks, kinds, strict=True))
         valid = [i for i in range(n) if i not in invalid]
         versioned = set(rng.sample(valid, min(len(valid), round(n * NEW_VERSION_RATE))))
+        # One order a day whose newest version comes without its unit_price (null or absent):
+        # the price is filled from the earlier version, so the sale still adds up.
+        self.price_filled = min(versioned, default=None)
         base_id = self.day.toordinal() * ORDER_ID_DAY_STRIDE
         for i, offset_ms in enumerate(offsets_ms):
             ts_us = self.start_us + offset_ms * US_PER_MS
@@ -265,7 +270,8 @@ class _DayBuilder:
         if rng.random() < NUMERIC_STRING_RATE:
             price = f"{state.cents // 100}.{state.cents % 100:02d}"  # "12.50", as APIs write it
             for name in rng.sample(("order_id", "quantity", "unit_price"), rng.randint(1, 3)):
-                element[name] = price if name == "unit_price" else str(element[name])
+                if name != omit:
+                    element[name] = price if name == "unit_price" else str(element[name])
         if rng.random() < EXTRA_FIELD_RATE:
             name, value = rng.choice(EXTRA_FIELDS)
             element[name] = value
@@ -283,7 +289,7 @@ class _DayBuilder:
         else:
             chain = [rng.choice(("paid", "cancelled"))][: versions - 1]
         served = [self._render(state, style)]
-        for next_status in chain:
+        for number, next_status in enumerate(chain, start=1):
             changed = {"status"}
             state.status = next_status
             state.updated_us += rng.randrange(60_000, 130_000_000) * US_PER_MS
@@ -299,6 +305,8 @@ class _DayBuilder:
                 # earlier version" reproduces the upstream state exactly.
                 candidates = [f for f in ("region", "region", *OPTIONAL_FIELDS) if f not in changed]
                 omit = rng.choice(candidates)
+            if position == self.price_filled and number == len(chain):
+                omit = "unit_price"
             served.append(self._render(state, style, omit))
         positions = [float(position), *sorted(rng.uniform(position, self.n) for _ in chain)]
         if chain and rng.random() < OUT_OF_ORDER_RATE:
@@ -331,6 +339,12 @@ class _DayBuilder:
                     bad.format(year=self.day.year) if isinstance(bad, str) else bad
                 )
             key = None
+        elif kind in ("price_never_served", "quantity_never_served"):
+            name = "unit_price" if kind == "price_never_served" else "quantity"
+            if rng.random() < 0.5:
+                del element[name]
+            else:
+                element[name] = None
         elif kind == "missing_order_id":
             del element["order_id"]
         elif kind == "not_an_object":

@@ -9,7 +9,8 @@ The rules, in the order they apply:
    wins (a version without ``updated_at`` counts as the oldest; ties go to the one served last).
 3. A field missing in the winner is taken from the same order's most recent earlier version
    that has it. Values never cross from one order to another.
-4. An order still without a ``timestamp`` after that is rejected.
+4. An order still without a ``quantity``, ``unit_price`` or ``timestamp`` after that is
+   rejected (its winning element, with the reason); its other versions count as superseded.
 
 Nothing disappears: served = clean + rejected + duplicates + superseded.
 """
@@ -36,7 +37,7 @@ from etl_assets.transform.fast import (
     create_versions_table,
     insert_accepted_versions,
 )
-from etl_assets.transform.resolve import FILLABLE_FIELDS, resolve_versions
+from etl_assets.transform.resolve import FILLABLE_FIELDS, REQUIRED_AFTER_FILL, resolve_versions
 from etl_assets.transform.resolve import LINEAGE as _LINEAGE
 from etl_assets.transform.values import (
     Problem,
@@ -134,6 +135,18 @@ def parse_version(element: Any, day: date) -> dict[str, Any]:
     return version
 
 
+_MISSING_AFTER_FILL = {
+    "quantity": "quantity is missing",
+    "unit_price": "unit_price is missing",
+    "timestamp": "timestamp missing in every version of the order",
+}
+
+
+def missing_after_fill(fields: list[str]) -> Problem:
+    """Why an order is rejected that still lacks required ``fields`` once filled."""
+    return Problem(f"{fields[0]}_missing", "; ".join(_MISSING_AFTER_FILL[name] for name in fields))
+
+
 def _rejection(row: dict[str, Any], element: Any, problem: Problem, day: date) -> dict[str, Any]:
     order_id = element.get("order_id") if isinstance(element, dict) else None
     return {
@@ -175,7 +188,7 @@ def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:
         _rejection(
             {**{name: order[name] for name in _LINEAGE}, "payload": order["p"]},
             {"order_id": order["order_id"]},
-            Problem("timestamp_missing", "timestamp missing in every version of the order"),
+            missing_after_fill([f for f in REQUIRED_AFTER_FILL if order[f"missing_{f}"]]),
             day,
         )
         for order in late.to_pylist()

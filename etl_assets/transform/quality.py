@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from etl_assets.schema import CLEAN_RECORDS
 from etl_assets.transform.fast import field_type_counts
 from etl_assets.transform.orders import CleaningCounts, day_window
 from etl_assets.transform.values import json_type
@@ -34,7 +35,7 @@ EXPECTED_SOURCE_TYPES: dict[str, frozenset[str]] = {
     "timestamp": frozenset({"string"}),
     "updated_at": frozenset({"string"}),
 }
-REQUIRED_FIELDS = ("order_id", "ordered_at")
+REQUIRED_FIELDS = tuple(CLEAN_RECORDS.required_columns)
 DEFAULT_MAX_REJECTED_SHARE = 0.05
 
 
@@ -61,8 +62,11 @@ def unique_order_ids(clean: pd.DataFrame) -> RuleResult:
     )
 
 
-def required_fields_present(clean: pd.DataFrame) -> RuleResult:
-    missing = {name: int(clean[name].isna().sum()) for name in REQUIRED_FIELDS}
+def required_fields_present(
+    clean: pd.DataFrame, required: tuple[str, ...] = REQUIRED_FIELDS
+) -> RuleResult:
+    """No NULL in the required (NOT NULL) columns."""
+    missing = {name: int(clean[name].isna().sum()) for name in required}
     return RuleResult(
         passed=not any(missing.values()),
         description="rows missing a required field: "

@@ -21,9 +21,11 @@ from etl_assets.transform.orders import (
     CleaningCounts,
     CleaningResult,
     _rejection,
+    missing_after_fill,
     parse_version,
 )
 from etl_assets.transform.resolve import LINEAGE as _LINEAGE
+from etl_assets.transform.resolve import REQUIRED_AFTER_FILL
 from etl_assets.transform.values import Problem
 
 
@@ -74,7 +76,7 @@ def clean_orders_reference(raw: pd.DataFrame, day: date) -> CleaningResult:
 def _resolve_versions(
     versions: list[dict[str, Any]], day: date
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
-    """Pick each order's winner, fill it, and split off orders that stay without a timestamp."""
+    """Pick each order's winner, fill it, and split off orders still lacking a required field."""
     if not versions:
         return CLEAN_RECORDS.empty_frame(), [], 0
     frame = pd.DataFrame(versions)
@@ -103,16 +105,18 @@ def _resolve_versions(
         for row in was_missing.itertuples(index=False)
     ]
 
-    no_timestamp = result["ordered_at"].isna()
+    missing = result[list(REQUIRED_AFTER_FILL.values())].isna()
+    missing.columns = list(REQUIRED_AFTER_FILL)
+    incomplete = missing.any(axis=1)
     late_rejections = [
         _rejection(
             {**winners.loc[order_id, list(_LINEAGE)].to_dict(), "payload": winner_payload},
             {"order_id": int(order_id)},
-            Problem("timestamp_missing", "timestamp missing in every version of the order"),
+            missing_after_fill([f for f in REQUIRED_AFTER_FILL if missing.loc[order_id, f]]),
             day,
         )
-        for order_id, winner_payload in winners.loc[no_timestamp, "payload"].items()
+        for order_id, winner_payload in winners.loc[incomplete, "payload"].items()
     ]
-    result = result.loc[~no_timestamp].reset_index()
+    result = result.loc[~incomplete].reset_index()
     result["order_date"] = result["ordered_at"].dt.tz_convert(None).dt.normalize()
     return CLEAN_RECORDS.conform(result), late_rejections, duplicates

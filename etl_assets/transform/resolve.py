@@ -24,6 +24,13 @@ from etl_assets.transform.fast import VERSION_COLUMNS
 FILLABLE_FIELDS = ("customer_id", "product", "currency", "status", "region", "quantity",
                    "unit_price", "ordered_at")  # fmt: skip
 LINEAGE = ("_record_index", "_page", "_position")
+# What an order must have once filled (source field -> column): without it, the order is rejected.
+REQUIRED_AFTER_FILL = {
+    "quantity": "quantity",
+    "unit_price": "unit_price",
+    "timestamp": "ordered_at",
+}
+_COMPLETE = " AND ".join(f"{column} IS NOT NULL" for column in REQUIRED_AFTER_FILL.values())
 _SORTED = orjson.OPT_SORT_KEYS
 
 # Newest version last: a version without updated_at is the oldest; ties go to the one served last.
@@ -65,11 +72,12 @@ CLEAN_SQL = f"""
 SELECT order_id, {", ".join(FILLABLE_FIELDS[:-1])}, ordered_at,
     CAST(ordered_at AS DATE) AS order_date, updated_at, _record_index, _versions,
     nullif(concat_ws(',', {_FILLED}), '') AS _filled_fields
-FROM resolved WHERE ordered_at IS NOT NULL ORDER BY order_id
+FROM resolved WHERE {_COMPLETE} ORDER BY order_id
 """
-_LATE_SQL = """
-SELECT resolved.order_id, raw._record_index, raw._page, raw._position, raw.p
-FROM resolved JOIN raw USING (_row) WHERE resolved.ordered_at IS NULL ORDER BY order_id
+_INCOMPLETE_SQL = f"""
+SELECT resolved.order_id, raw._record_index, raw._page, raw._position, raw.p,
+    {", ".join(f"resolved.{c} IS NULL AS missing_{f}" for f, c in REQUIRED_AFTER_FILL.items())}
+FROM resolved JOIN raw USING (_row) WHERE NOT ({_COMPLETE}) ORDER BY order_id
 """
 _MULTI_PAYLOADS_SQL = """
 CREATE OR REPLACE TEMP TABLE multi_payloads AS
@@ -98,17 +106,18 @@ def canonical_texts(payloads: Sequence[Any]) -> list[str]:
 
 
 def resolve_versions(connection: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table, int]:
-    """Pick each order's winner and fill it; split off orders that stay without a timestamp.
+    """Pick each order's winner and fill it; split off orders still lacking a required field.
 
     Reads ``versions`` and ``raw`` (``_row``, lineage, ``p``) in ``connection``; only the orders
     served more than once are copied. Returns the clean rows (clean_records columns, by
-    order_id), the winners of the orders without any timestamp (``order_id``, lineage, payload
-    ``p``), and how many versions were duplicates.
+    order_id), the winners of the incomplete orders (``order_id``, lineage, payload ``p`` and a
+    ``missing_<field>`` flag per field of ``REQUIRED_AFTER_FILL``), and how many versions were
+    duplicates.
     """
     for statement in (_REPEATED_SQL, _MULTI_RESOLVED_SQL, _RESOLVED_VIEW_SQL, _MULTI_PAYLOADS_SQL):
         connection.execute(statement)
     duplicates = _duplicates(connection)
-    late = connection.sql(_LATE_SQL).to_arrow_table()
+    late = connection.sql(_INCOMPLETE_SQL).to_arrow_table()
     clean = connection.sql(CLEAN_SQL).to_arrow_table()
     connection.execute("DROP VIEW resolved; DROP TABLE multi_resolved; DROP TABLE repeated")
     return clean, late, duplicates

@@ -127,6 +127,17 @@ def table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str)
     return bool(count)
 
 
+def delete_slice(connection: duckdb.DuckDBPyConnection, table_slice: TableSlice) -> None:
+    """Delete the slice's rows (the whole table when unpartitioned), if the table exists."""
+    # Inside the write transaction a failed statement aborts it, so check instead of catching.
+    if not table_exists(connection, table_slice.schema, table_slice.table):
+        return
+    statement = f"DELETE FROM {qualified_name(table_slice)}"
+    if table_slice.partition_dimensions:
+        statement += f" WHERE {partition_where_clause(table_slice.partition_dimensions)}"
+    connection.execute(statement)
+
+
 def _open_with_retry(
     path: str, *, read_only: bool, config: Mapping[str, Any], lock_timeout_seconds: float
 ) -> duckdb.DuckDBPyConnection:
@@ -212,13 +223,8 @@ class WarehouseDuckDbClient(DuckDbClient):
     def delete_table_slice(
         context: OutputContext, table_slice: TableSlice, connection: duckdb.DuckDBPyConnection
     ) -> None:
-        # Inside the write transaction a failed statement aborts it, so check instead of catching.
-        if not table_exists(connection, table_slice.schema, table_slice.table):
-            return
-        statement = f"DELETE FROM {qualified_name(table_slice)}"
-        if table_slice.partition_dimensions:
-            statement += f" WHERE {partition_where_clause(table_slice.partition_dimensions)}"
-        connection.execute(statement)
+        """Nothing here: the type handler replaces the slice (``delete_slice`` then insert) in
+        the same transaction, after comparing the rows it replaces with the new ones."""
 
     @staticmethod
     def ensure_schema_exists(

@@ -24,8 +24,10 @@ from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
 from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
+    delete_slice,
     display_name,
     fetch_scalar,
+    partition_where_clause,
     qualified_name,
     quote_identifier,
     table_exists,
@@ -34,6 +36,11 @@ from etl_assets.warehouse.memory import release_free_memory
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
 """Definition metadata key holding the declared ``TableSchema`` (types are DuckDB type names)."""
+
+CHANGE_KEY = "etl/change_key"
+"""Definition metadata: ``"order_id:orders"`` — the column identifying a row within a partition,
+and the noun of the figures a partition replace records (``orders_new``, ``orders_gone``,
+``orders_changed``; ``orders_changes_by_day`` when the write spans several days)."""
 
 COMPRESSION_TAG = "duckdb/compression"
 """Declared column tag: the DuckDB compression to create that column with (e.g. ``zstd``).
@@ -100,15 +107,19 @@ def _create_or_evolve(
     table_slice: TableSlice,
     wanted: dict[str, str],
     compressions: Mapping[str, str],
+    required: frozenset[str] = frozenset(),
 ) -> dict[str, str]:
     """Make the table hold every wanted column (name -> type, in order); return its columns.
 
-    A column in ``compressions`` (casefolded name -> DuckDB compression) is created with it."""
+    A column in ``compressions`` (casefolded name -> DuckDB compression) is created with it; a
+    new table's ``required`` columns (casefolded names) are NOT NULL. A column added to an
+    existing table gets its NOT NULL from ``_enforce_required`` once it holds no NULL."""
 
-    def definition(name: str, type_: str) -> str:
+    def definition(name: str, type_: str, *, new_table: bool = False) -> str:
         compression = compressions.get(name.casefold())
         using = f" USING COMPRESSION {compression}" if compression else ""
-        return f"{quote_identifier(name)} {type_}{using}"
+        not_null = " NOT NULL" if new_table and name.casefold() in required else ""
+        return f"{quote_identifier(name)} {type_}{using}{not_null}"
 
     table = qualified_name(table_slice)
     if not table_exists(connection, table_slice.schema, table_slice.table):
@@ -117,7 +128,7 @@ def _create_or_evolve(
                 f"Cannot create {display_name(table_slice)}: the DataFrame has no columns"
                 f" and no {COLUMN_SCHEMA_KEY} is declared"
             )
-        columns = ", ".join(definition(n, t) for n, t in wanted.items())
+        columns = ", ".join(definition(n, t, new_table=True) for n, t in wanted.items())
         connection.execute(f"CREATE TABLE {table} ({columns})")
         context.log.info("Created %s (%s)", display_name(table_slice), columns)
     else:
@@ -127,6 +138,116 @@ def _create_or_evolve(
                 connection.execute(f"ALTER TABLE {table} ADD COLUMN {definition(name, type_)}")
                 context.log.info("Added column %s %s to %s", name, type_, display_name(table_slice))
     return _describe(connection, table)
+
+
+def _required(declared: TableSchema | None) -> frozenset[str]:
+    """The declared NOT NULL columns (``constraints.nullable=False``), casefolded."""
+    return frozenset(
+        c.name.casefold()
+        for c in (declared.columns if declared else [])
+        if c.constraints is not None and not c.constraints.nullable
+    )
+
+
+def _enforce_required(
+    context: OutputContext,
+    connection: duckdb.DuckDBPyConnection,
+    table_slice: TableSlice,
+    required: frozenset[str],
+) -> None:
+    """Declare NOT NULL on required columns of a table created before they were required.
+
+    Only when no row of the table holds NULL there: older partitions with NULLs keep the
+    column nullable (logged) until they are re-materialized."""
+    if not required:
+        return
+    nullable = connection.execute(
+        "SELECT column_name FROM duckdb_columns()"
+        " WHERE database_name = current_database() AND schema_name = ? AND table_name = ?"
+        " AND is_nullable",
+        [table_slice.schema, table_slice.table],
+    ).fetchall()
+    table = qualified_name(table_slice)
+    for (name,) in nullable:
+        if name.casefold() not in required:
+            continue
+        column = quote_identifier(name)
+        nulls = fetch_scalar(connection, f"SELECT count(*) FROM {table} WHERE {column} IS NULL")
+        if nulls:
+            context.log.warning(
+                "%s.%s is required but %s older row(s) hold NULL: re-materialize their"
+                " partitions to make it NOT NULL",
+                display_name(table_slice),
+                name,
+                nulls,
+            )
+            continue
+        connection.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL")
+        context.log.info("Declared %s.%s NOT NULL", display_name(table_slice), name)
+
+
+def _frame_casts(
+    frame_columns: Sequence[str], table_columns: dict[str, str], declared: TableSchema | None
+) -> dict[str, str]:
+    """Table column -> the SQL that reads the frame's column (alias ``frame``) as its type."""
+    table_by_folded = {n.casefold(): n for n in table_columns}
+    declared_by_folded = {c.name.casefold(): c.type for c in (declared.columns if declared else [])}
+    casts = {}
+    for column in frame_columns:
+        target = table_by_folded[column.casefold()]
+        type_ = declared_by_folded.get(column.casefold(), table_columns[target])
+        casts[target] = f"CAST(frame.{quote_identifier(column)} AS {type_})"
+    return casts
+
+
+def _count_changes(
+    context: OutputContext,
+    connection: duckdb.DuckDBPyConnection,
+    table_slice: TableSlice,
+    view: str,
+    casts: Mapping[str, str],
+) -> dict[str, RawMetadataValue]:
+    """What a partition replace does to the rows it replaces, by the declared ``etl/change_key``.
+
+    ``<noun>_new``: keys not among the replaced rows; ``<noun>_gone``: replaced keys not in the
+    new rows; ``<noun>_changed``: keys in both whose business columns (those not starting with
+    ``_``) differ. Counted in the write transaction, so they describe exactly this replace."""
+    declared = (context.definition_metadata or {}).get(CHANGE_KEY)
+    declared = getattr(declared, "value", declared)
+    if not declared:
+        return {}
+    key, _, noun = str(declared).partition(":")
+    noun = noun or "rows"
+    if key not in casts:
+        raise ValueError(f"{CHANGE_KEY} names {key!r}, which the DataFrame does not have")
+    compared = [c for c in casts if c != key and not c.startswith("_")]
+    columns = "".join(f", {quote_identifier(c)}" for c in compared)
+    old = f"SELECT {quote_identifier(key)} AS __key{columns} FROM {qualified_name(table_slice)}"
+    if table_slice.partition_dimensions:
+        old += f" WHERE {partition_where_clause(table_slice.partition_dimensions)}"
+    new = ", ".join(
+        [f"{casts[key]} AS __key", *(f"{casts[c]} AS {quote_identifier(c)}" for c in compared)]
+    )
+    differs = " OR ".join(
+        f"old.{quote_identifier(c)} IS DISTINCT FROM new.{quote_identifier(c)}" for c in compared
+    )
+    [(added, gone, changed)] = connection.execute(
+        f"WITH old AS ({old}), new AS (SELECT {new} FROM {quote_identifier(view)} AS frame)"
+        " SELECT count(*) FILTER (WHERE old.__key IS NULL),"
+        " count(*) FILTER (WHERE new.__key IS NULL),"
+        " count(*) FILTER (WHERE old.__key IS NOT NULL AND new.__key IS NOT NULL"
+        f" AND ({differs or 'FALSE'}))"
+        " FROM old FULL JOIN new ON old.__key = new.__key"
+    ).fetchall()
+    context.log.info(
+        "%s: %s new, %s gone, %s changed %s",
+        display_name(table_slice),
+        added,
+        gone,
+        changed,
+        noun,
+    )
+    return {f"{noun}_new": int(added), f"{noun}_gone": int(gone), f"{noun}_changed": int(changed)}
 
 
 def _column_schema(table_columns: dict[str, str], declared: TableSchema | None) -> TableSchema:
@@ -171,11 +292,16 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         for name, type_ in inferred.items():
             if name.casefold() not in declared_folded:
                 wanted[name] = type_
+        required = _required(declared)
         table_columns = _create_or_evolve(
-            context, connection, table_slice, wanted, _compressions(declared)
+            context, connection, table_slice, wanted, _compressions(declared), required
         )
-        self._insert(connection, table_slice, view, list(frame.columns), table_columns, declared)
+        casts = _frame_casts(list(frame.columns), table_columns, declared)
+        changes = _count_changes(context, connection, table_slice, view, casts)
+        delete_slice(connection, table_slice)
+        self._insert(connection, table_slice, view, casts)
         connection.unregister(view)
+        _enforce_required(context, connection, table_slice, required)
 
         total = fetch_scalar(connection, f"SELECT count(*) FROM {qualified_name(table_slice)}")
         metadata = TableMetadataSet(
@@ -184,32 +310,25 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
             column_schema=_column_schema(table_columns, declared),
             storage_kind="duckdb",
         )
-        return {**metadata, "warehouse": MetadataValue.path(str(table_slice.database))}
+        return {
+            **metadata,
+            **changes,
+            "warehouse": MetadataValue.path(str(table_slice.database)),
+        }
 
     @staticmethod
     def _insert(
         connection: duckdb.DuckDBPyConnection,
         table_slice: TableSlice,
         view: str,
-        frame_columns: Sequence[str],
-        table_columns: dict[str, str],
-        declared: TableSchema | None,
+        casts: Mapping[str, str],
     ) -> None:
-        if not frame_columns:
+        if not casts:
             return
-        table_by_folded = {n.casefold(): n for n in table_columns}
-        declared_columns = declared.columns if declared else []
-        declared_by_folded = {c.name.casefold(): c.type for c in declared_columns}
-        selects: list[str] = []
-        for column in frame_columns:
-            target = table_by_folded[column.casefold()]
-            type_ = declared_by_folded.get(column.casefold(), table_columns[target])
-            selects.append(
-                f"CAST(frame.{quote_identifier(column)} AS {type_}) AS {quote_identifier(target)}"
-            )
+        selects = ", ".join(f"{sql} AS {quote_identifier(c)}" for c, sql in casts.items())
         connection.execute(
             f"INSERT INTO {qualified_name(table_slice)} BY NAME"
-            f" SELECT {', '.join(selects)} FROM {quote_identifier(view)} AS frame"
+            f" SELECT {selects} FROM {quote_identifier(view)} AS frame"
         )
 
     def load_input(
