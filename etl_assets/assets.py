@@ -23,6 +23,7 @@ from etl_assets.metadata import (
     markdown_preview,
     revenue_by_currency,
     same_name_lineage,
+    table_schema,
 )
 from etl_assets.partitions import daily_partitions
 from etl_assets.raw import raw_frame
@@ -65,7 +66,7 @@ def _table_metadata(contract: TableContract, partition_expr: str) -> dict[str, A
     metadata = {
         "schema": contract.schema,
         "partition_expr": partition_expr,
-        "dagster/column_schema": contract.table_schema(),
+        "dagster/column_schema": table_schema(contract),
         "dagster/table_name": contract.qualified_name,
     }
     if contract.change_key:

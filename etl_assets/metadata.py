@@ -5,7 +5,25 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 import pandas as pd
 
+from etl_assets.schema import TableContract
+
 PREVIEW_ROWS = 5
+
+
+def table_schema(contract: TableContract) -> dg.TableSchema:
+    """The column schema the UI shows and the IO manager creates the table from."""
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name=c.name,
+                type=c.duckdb_type,
+                description=c.description,
+                tags=c.tags,
+                constraints=dg.TableColumnConstraints(nullable=c.nullable),
+            )
+            for c in contract.columns
+        ]
+    )
 
 
 def markdown_preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> dg.MetadataValue:

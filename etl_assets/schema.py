@@ -1,14 +1,14 @@
 """The table contracts: every column of every warehouse table, its types and what it means.
 
 One definition serves three readers: the cleaning code (pandas dtypes), the IO manager (DuckDB
-types, declared through ``dagster/column_schema``) and the Dagster UI (column descriptions).
+types, declared through ``dagster/column_schema``) and the Dagster UI (column descriptions). No
+Dagster here: ``metadata.table_schema`` turns a contract into Dagster's ``TableSchema``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import dagster as dg
 import pandas as pd
 import pyarrow as pa
 
@@ -67,21 +67,6 @@ class TableContract:
     def required_columns(self) -> list[str]:
         """The NOT NULL columns."""
         return [column.name for column in self.columns if not column.nullable]
-
-    def table_schema(self) -> dg.TableSchema:
-        """The schema the UI shows and the IO manager creates the table from."""
-        return dg.TableSchema(
-            columns=[
-                dg.TableColumn(
-                    name=c.name,
-                    type=c.duckdb_type,
-                    description=c.description,
-                    tags=c.tags,
-                    constraints=dg.TableColumnConstraints(nullable=c.nullable),
-                )
-                for c in self.columns
-            ]
-        )
 
     def empty_frame(self) -> pd.DataFrame:
         return self.conform(pd.DataFrame())

@@ -16,7 +16,6 @@ import duckdb
 import pandas as pd
 import pydantic
 import pytest
-from dagster._core.storage.db_io_manager import TablePartitionDimension
 
 from etl_assets.warehouse import (
     WarehouseIOManager,
@@ -25,6 +24,7 @@ from etl_assets.warehouse import (
     WarehouseWriteError,
     connect_warehouse,
 )
+from etl_assets.warehouse.dagster_internals import TablePartitionDimension
 from etl_assets.warehouse.duckdb_client import partition_where_clause, quote_identifier
 from etl_assets.warehouse.memory import release_free_memory
 from etl_assets.warehouse.pandas_handler import WarehousePandasTypeHandler

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import duckdb
-from dagster import InputContext, OutputContext
-from dagster._core.definitions.partitions.utils import TimeWindow
-from dagster._core.storage.db_io_manager import (
+from dagster import InputContext, OutputContext, TimeWindow
+from dagster_duckdb.io_manager import DuckDbClient
+
+from etl_assets.warehouse.dagster_internals import (
     TablePartitionDimension,
     TableSlice,
     escape_sql_string_literal,
 )
-from dagster_duckdb.io_manager import DuckDbClient
 
 DEFAULT_LOCK_TIMEOUT_SECONDS = 60.0
 """How long opening the database file waits for another process to release its lock."""

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 from dagster import InitResourceContext
-from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler
 from dagster_duckdb import DuckDBIOManager
 from pydantic import Field
 
+from etl_assets.warehouse.dagster_internals import DbIOManager, DbTypeHandler
 from etl_assets.warehouse.duckdb_client import (
     DEFAULT_LOCK_TIMEOUT_SECONDS,
     DEFAULT_WRITE_MEMORY_LIMIT,

@@ -18,10 +18,9 @@ from dagster import (
     TableSchema,
     TableSchemaMetadataValue,
 )
-from dagster._core.definitions.metadata import RawMetadataValue, TableMetadataSet
-from dagster._core.storage.db_io_manager import TableSlice
 from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
+from etl_assets.warehouse.dagster_internals import RawMetadataValue, TableMetadataSet, TableSlice
 from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
     delete_slice,
