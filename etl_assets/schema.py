@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
+from etl_assets.contract import ORDERS, OrderContract
+
 UTC_TIMESTAMP = "datetime64[ns, UTC]"
 # Text lives in Arrow buffers, not one Python object per value: DuckDB scans it without
 # conversion, and a day of payloads costs its bytes, not millions of str objects.
@@ -113,14 +115,6 @@ def _text(name: str, description: str, compression: str | None = None) -> Column
     return Column(name, "VARCHAR", TEXT, description, compression)
 
 
-_ORDER_TEXT_COLUMNS = (
-    _text("customer_id", "Customer identifier, exactly as served."),
-    _text("product", "Product name, exactly as served."),
-    _text("currency", "ISO currency code of unit_price, exactly as served."),
-    _text("status", "Order status of the winning (latest) version."),
-    _text("region", "Sales region, exactly as served."),
-)
-
 _ORDER_DATE = Column(
     "order_date", "DATE", DAY, "UTC date of ordered_at: the partition.", nullable=False
 )
@@ -145,44 +139,75 @@ RAW_RECORDS = TableContract(
     ),
 )
 
-CLEAN_RECORDS = TableContract(
-    schema="staging",
-    table="clean_records",
-    columns=(
-        Column(
-            "order_id",
-            "BIGINT",
-            "Int64",
-            "Order identifier: one row per order and day.",
-            nullable=False,
+_PANDAS_DTYPES = {"integer": "Int64", "number": "float64", "text": TEXT, "timestamp": UTC_TIMESTAMP}
+
+
+def order_columns(contract: OrderContract) -> tuple[Column, ...]:
+    """One column per field of the order contract, and ``order_date`` after the placed one."""
+    columns: list[Column] = []
+    for field in contract.fields:
+        columns.append(
+            Column(
+                field.column_name,
+                field.duckdb_type,
+                _PANDAS_DTYPES[field.kind],
+                field.description,
+                nullable=not field.required,
+            )
+        )
+        if field.role == "placed":
+            columns.append(_ORDER_DATE)
+    return tuple(columns)
+
+
+def clean_records_table(contract: OrderContract) -> TableContract:
+    """``staging.clean_records`` for an order contract: its columns, then the cleaning's own."""
+    return TableContract(
+        schema="staging",
+        table="clean_records",
+        columns=(
+            *order_columns(contract),
+            Column(
+                "_record_index",
+                "BIGINT",
+                "Int64",
+                "raw_records._record_index of the winning version.",
+            ),
+            Column("_versions", "BIGINT", "Int64", "Valid elements served for this order (≥ 1)."),
+            _text(
+                "_filled_fields",
+                "Fields missing in the winning version and taken from an earlier version.",
+            ),
         ),
-        *_ORDER_TEXT_COLUMNS,
-        Column("quantity", "BIGINT", "Int64", "Units ordered (≥ 1).", nullable=False),
-        Column("unit_price", "DOUBLE", "float64", "Price per unit (≥ 0).", nullable=False),
-        Column(
-            "ordered_at",
-            "TIMESTAMP WITH TIME ZONE",
-            UTC_TIMESTAMP,
-            "When the order was placed (source field timestamp), in UTC.",
-            nullable=False,
-        ),
-        _ORDER_DATE,
-        Column(
-            "updated_at",
-            "TIMESTAMP WITH TIME ZONE",
-            UTC_TIMESTAMP,
-            "When the winning version was written; NULL when the source did not say.",
-        ),
-        Column(
-            "_record_index", "BIGINT", "Int64", "raw_records._record_index of the winning version."
-        ),
-        Column("_versions", "BIGINT", "Int64", "Valid elements served for this order (≥ 1)."),
-        _text(
-            "_filled_fields",
-            "Fields missing in the winning version and taken from an earlier version.",
-        ),
-    ),
+    )
+
+
+AMOUNT = Column(
+    "amount", "DOUBLE", "float64", "quantity × unit_price, in currency.", nullable=False
 )
+
+
+def sales_table_contract(contract: OrderContract) -> TableContract:
+    """``mart.sales_table``: the order columns with ``amount`` before the placed instant."""
+    columns = list(order_columns(contract))
+    columns.insert(
+        columns.index(next(c for c in columns if c.name == contract.placed.column_name)), AMOUNT
+    )
+    return TableContract(
+        schema="mart",
+        table="sales_table",
+        columns=(
+            *columns,
+            Column(
+                "_loaded_at", "TIMESTAMP WITH TIME ZONE", UTC_TIMESTAMP, "When this row was loaded."
+            ),
+            _text("_run_id", "Dagster run that loaded this row."),
+        ),
+        change_key=(contract.key.column_name, "orders"),
+    )
+
+
+CLEAN_RECORDS = clean_records_table(ORDERS)
 
 REJECTED_RECORDS = TableContract(
     schema="staging",
@@ -199,44 +224,7 @@ REJECTED_RECORDS = TableContract(
     ),
 )
 
-SALES_TABLE = TableContract(
-    schema="mart",
-    table="sales_table",
-    columns=(
-        Column(
-            "order_id",
-            "BIGINT",
-            "Int64",
-            "Order identifier (unique per order_date).",
-            nullable=False,
-        ),
-        *_ORDER_TEXT_COLUMNS,
-        Column("quantity", "BIGINT", "Int64", "Units ordered.", nullable=False),
-        Column("unit_price", "DOUBLE", "float64", "Price per unit, in currency.", nullable=False),
-        Column(
-            "amount", "DOUBLE", "float64", "quantity × unit_price, in currency.", nullable=False
-        ),
-        Column(
-            "ordered_at",
-            "TIMESTAMP WITH TIME ZONE",
-            UTC_TIMESTAMP,
-            "When the order was placed.",
-            nullable=False,
-        ),
-        _ORDER_DATE,
-        Column(
-            "updated_at",
-            "TIMESTAMP WITH TIME ZONE",
-            UTC_TIMESTAMP,
-            "When the source last changed the order.",
-        ),
-        Column(
-            "_loaded_at", "TIMESTAMP WITH TIME ZONE", UTC_TIMESTAMP, "When this row was loaded."
-        ),
-        _text("_run_id", "Dagster run that loaded this row."),
-    ),
-    change_key=("order_id", "orders"),
-)
+SALES_TABLE = sales_table_contract(ORDERS)
 
 DAILY_SALES_SUMMARY = TableContract(
     schema="mart",

@@ -7,6 +7,7 @@ from datetime import date
 
 import pandas as pd
 
+from etl_assets.contract import ORDERS
 from etl_assets.schema import DAILY_SALES_SUMMARY
 from etl_assets.transform import quality
 from etl_assets.transform.orders import CleaningCounts
@@ -129,7 +130,7 @@ def test_field_profile_fed_in_parts_or_in_the_background_equals_the_whole() -> N
 
 
 def test_schema_drift_passes_on_the_contract() -> None:
-    record = {name: "1" for name in quality.EXPECTED_SOURCE_TYPES}
+    record = {name: "1" for name in ORDERS.expected_json_types}
     drift = quality.schema_drift(quality.source_field_profile(pd.Series([json.dumps(record)])))
     assert drift.passed, drift.description
 

@@ -9,9 +9,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS
-from etl_assets.transform import clean_orders, day_window
+from etl_assets.contract import ORDERS, OrderField
+from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS, clean_records_table
+from etl_assets.transform import clean_orders, day_window, quality
 from etl_assets.transform.sales import sales_rows
+from etl_assets_tests.reference_cleaner import clean_orders_reference
 
 DAY = date(2026, 11, 20)
 
@@ -381,3 +383,29 @@ def test_lone_surrogate_text_is_rejected_with_a_storable_reason() -> None:
         "product 'Mug \\ud83d' holds an invalid Unicode escape (a lone surrogate)"
     )
     rejected["reason"].encode("utf-8")  # storable
+
+
+def test_an_optional_text_field_is_one_declaration_in_the_contract() -> None:
+    channel = OrderField("channel", "text", "Sales channel.", frozenset({"string"}))
+    contract = ORDERS.with_field(channel)
+    elements = [
+        order(1, channel="mobile", updated_at="2026-11-20T10:00:00Z"),
+        order(1, status="paid", updated_at="2026-11-20T12:00:00Z"),  # no channel: filled
+        order(2, channel=7),  # a number is kept as its JSON spelling, like every text field
+        order(3, channel={"web": True}),
+        order(4),
+    ]
+    result = clean_orders(raw(*elements), DAY, contract)
+    assert list(result.clean.columns) == clean_records_table(contract).column_names
+    assert "channel" in result.clean.columns and "channel" not in CLEAN_RECORDS.column_names
+    rows = result.clean.set_index("order_id")
+    assert rows.loc[1, "channel"] == "mobile" and rows.loc[1, "_filled_fields"] == "channel"
+    assert rows.loc[2, "channel"] == "7"
+    assert pd.isna(rows.loc[4, "channel"])
+    assert result.rejected["reason"].tolist() == ["channel is a JSON object, not text"]
+    reference = clean_orders_reference(raw(*elements), DAY, contract)
+    pd.testing.assert_frame_equal(result.clean, reference.clean)
+    assert result.counts == reference.counts
+    served = {"channel": {"string": 1}, **{n: {"string": 1} for n in ORDERS.expected_json_types}}
+    assert not quality.schema_drift(served).passed  # a new field for the stock contract
+    assert "channel" not in quality.schema_drift(served, contract).description

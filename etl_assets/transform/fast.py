@@ -13,32 +13,31 @@ The property test in ``test_fast_path.py`` checks that both paths give identical
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter, defaultdict
 from contextlib import ExitStack, suppress
 from datetime import date
+from functools import cache
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from etl_assets.contract import ORDERS, OrderContract, OrderField
 from etl_assets.transform.values import storable
 
-TEXT_FIELDS = ("customer_id", "product", "currency", "status", "region")
-FIELDS = ("order_id", *TEXT_FIELDS, "quantity", "unit_price", "timestamp", "updated_at")
 # Integers a double holds exactly: a larger unit_price goes through the reference conversion.
 _EXACT_DOUBLE = 2**53
-# Numeric strings in their plainest spelling (the reference also takes spaces, exponents, ...).
+# Numeric strings in their plainest spelling (the per-element check also takes spaces, exponents).
 _INTEGER = r"^[+-]?\d{1,18}$"
 _DECIMAL = r"^[+-]?\d{1,15}(\.\d{1,15})?$"
-# A field named twice: Python keeps the last value, DuckDB's paths the first. ``json_keys`` lists
-# every key, repeats included; the paths find each field once. The element is left to the
-# per-element check when the two counts of our fields differ.
-_NAMED_FIELDS = f"len(list_filter(json_keys(p), lambda k: k IN {tuple(FIELDS)!r}))"
 _PLAIN_TIMESTAMP = (
     r"^(19|20|21)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
     r"(\.\d{1,6})?(Z|[+-](0\d|1[0-4]):[0-5]\d)?$"
 )
+_JSON_INTEGER = "('UBIGINT', 'BIGINT')"
+_JSON_NUMBER = "('UBIGINT', 'BIGINT', 'DOUBLE')"
 
 
 def payload_table(payloads: pd.Series) -> pa.Table:
@@ -66,100 +65,140 @@ def plain_json_sql(column: str) -> str:
     )
 
 
-VERSION_COLUMNS = {
-    "_row": "BIGINT",
-    "_record_index": "BIGINT",
-    "order_id": "BIGINT",
-    **{name: "VARCHAR" for name in TEXT_FIELDS},
-    "quantity": "BIGINT",
-    "unit_price": "DOUBLE",
-    "ordered_at": "TIMESTAMPTZ",
-    "updated_at": "TIMESTAMPTZ",
-}
-"""The ``versions`` table: one typed row per valid element (``_row``: its row in ``raw``)."""
+def version_columns(contract: OrderContract) -> dict[str, str]:
+    """A typed version: ``_row`` (its row among the elements), ``_record_index``, and one column
+    per field of the contract, with its warehouse type."""
+    return {
+        "_row": "BIGINT",
+        "_record_index": "BIGINT",
+        **{f.column_name: f.duckdb_type for f in contract.fields},
+    }
 
-_ACCEPTED_SQL = f"""
-INSERT INTO versions BY NAME
+
+def _typed(field: OrderField, t: str, v: str) -> str:
+    """SQL: the field's typed value, from its JSON type ``t`` and text ``v``."""
+    if field.kind == "integer":
+        return f"TRY_CAST({v} AS BIGINT)"
+    if field.kind == "number":
+        return f"TRY_CAST({v} AS DOUBLE)"
+    if field.kind == "timestamp":
+        plain = f"regexp_matches({v}, '{_PLAIN_TIMESTAMP}')"
+        return f"CASE WHEN {plain} THEN TRY_CAST({v} AS TIMESTAMPTZ) END"
+    return v
+
+
+def _plain(field: OrderField, t: str, v: str, typed: str) -> str:
+    """SQL: the field is absent or null (unless it is the key), or in its plainest valid form."""
+    if field.kind == "text":
+        valid = f"{t} = 'VARCHAR'"
+    elif field.kind == "integer":
+        valid = (
+            f"({t} IN {_JSON_INTEGER} OR ({t} = 'VARCHAR' AND regexp_matches({v}, '{_INTEGER}')))"
+        )
+        valid += f" AND {typed} IS NOT NULL"
+    elif field.kind == "number":
+        valid = (
+            f"({t} IN {_JSON_NUMBER} OR ({t} = 'VARCHAR' AND regexp_matches({v}, '{_DECIMAL}')))"
+            f" AND isfinite({typed}) AND abs({typed}) < {_EXACT_DOUBLE}"
+        )
+    else:
+        valid = f"{typed} IS NOT NULL"
+        if field.role == "placed":
+            valid += f" AND {typed} >= $start AND {typed} < $end"
+    if field.minimum is not None:
+        valid += f" AND {typed} >= {field.minimum!r}"
+    if field.role == "key":
+        return f"({valid})"
+    return f"(coalesce({t}, 'NULL') = 'NULL' OR ({valid}))"
+
+
+@cache
+def _accepted_sql(contract: OrderContract) -> str:
+    """The plainly valid elements of ``batch`` as typed versions (see the module docstring)."""
+    names = [f.name for f in contract.fields]
+    paths = [f"$.{name}" for name in names]
+    # A field named twice: Python keeps the last value, DuckDB's paths the first. ``json_keys``
+    # lists every key, repeats included; the paths find each field once. Such an element is
+    # left to the per-element check.
+    named = f"len(list_filter(json_keys(p), lambda k: k IN {tuple(names)!r}))"
+    slots = range(1, len(names) + 1)
+    typed = [_typed(f, f"t{i}", f"v{i}") for i, f in zip(slots, contract.fields, strict=True)]
+    return f"""
 WITH parsed AS (
     SELECT _row, _record_index, p, {plain_json_sql("p")} AS plain
     FROM batch
 ), fields AS MATERIALIZED (
-    SELECT _row, _record_index,
-        json_type(p, {list(f"$.{name}" for name in FIELDS)!r}) AS t,
-        json_extract_string(p, {list(f"$.{name}" for name in FIELDS)!r}) AS v,
-        {_NAMED_FIELDS} AS named_fields
+    SELECT _row, _record_index, json_type(p, {paths!r}) AS t,
+        json_extract_string(p, {paths!r}) AS v, {named} AS named_fields
     FROM parsed WHERE plain
 ), scalars AS (
     SELECT _row, _record_index,
         named_fields = len(list_filter(t, lambda type_: type_ IS NOT NULL)) AS unique_keys,
-        {", ".join(f"t[{i}] AS t{i}, v[{i}] AS v{i}" for i in range(1, len(FIELDS) + 1))}
+        {", ".join(f"t[{i}] AS t{i}, v[{i}] AS v{i}" for i in slots)}
     FROM fields
 ), typed AS MATERIALIZED (
-    SELECT *,
-        TRY_CAST(v1 AS BIGINT) AS order_id,
-        TRY_CAST(v7 AS BIGINT) AS quantity,
-        TRY_CAST(v8 AS DOUBLE) AS unit_price,
-        CASE WHEN regexp_matches(v9, '{_PLAIN_TIMESTAMP}')
-            THEN TRY_CAST(v9 AS TIMESTAMPTZ) END AS ordered_at,
-        CASE WHEN regexp_matches(v10, '{_PLAIN_TIMESTAMP}')
-            THEN TRY_CAST(v10 AS TIMESTAMPTZ) END AS updated_at
+    SELECT *, {", ".join(f"{sql} AS typed{i}" for i, sql in zip(slots, typed, strict=True))}
     FROM scalars
 )
-SELECT _row, _record_index, order_id, v2 AS customer_id, v3 AS product, v4 AS currency,
-    v5 AS status, v6 AS region, quantity, unit_price, ordered_at, updated_at
+SELECT _row, _record_index,
+    {", ".join(f"typed{i} AS {f.column_name}" for i, f in zip(slots, contract.fields, strict=True))}
 FROM typed
-WHERE unique_keys
-    AND (t1 IN ('UBIGINT', 'BIGINT') OR (t1 = 'VARCHAR' AND regexp_matches(v1, '{_INTEGER}')))
-    AND order_id IS NOT NULL
-    AND {" AND ".join(f"coalesce(t{i}, 'NULL') IN ('NULL', 'VARCHAR')" for i in range(2, 7))}
-    AND (coalesce(t7, 'NULL') = 'NULL' OR ((t7 IN ('UBIGINT', 'BIGINT')
-        OR (t7 = 'VARCHAR' AND regexp_matches(v7, '{_INTEGER}'))) AND quantity >= 1))
-    AND (coalesce(t8, 'NULL') = 'NULL' OR ((t8 IN ('UBIGINT', 'BIGINT', 'DOUBLE')
-        OR (t8 = 'VARCHAR' AND regexp_matches(v8, '{_DECIMAL}')))
-        AND isfinite(unit_price) AND unit_price >= 0 AND unit_price < {_EXACT_DOUBLE}))
-    AND (coalesce(t9, 'NULL') = 'NULL'
-        OR (ordered_at IS NOT NULL AND ordered_at >= $start AND ordered_at < $end))
-    AND (coalesce(t10, 'NULL') = 'NULL' OR updated_at IS NOT NULL)
+WHERE unique_keys AND {
+        " AND ".join(
+            _plain(f, f"t{i}", f"v{i}", f"typed{i}")
+            for i, f in zip(slots, contract.fields, strict=True)
+        )
+    }
 """
+
+
 BATCH_ROWS = 200_000
 """Elements typed per statement: DuckDB's working memory grows with it, its speed hardly."""
-_FLAGGED_SQL = "SELECT raw.* FROM raw ANTI JOIN versions USING (_row) ORDER BY _row"
 
 
-def create_versions_table(connection: duckdb.DuckDBPyConnection) -> None:
-    columns = ", ".join(f"{name} {type_}" for name, type_ in VERSION_COLUMNS.items())
-    connection.execute(f"CREATE OR REPLACE TEMP TABLE versions ({columns})")
+def type_plain_elements(
+    connection: duckdb.DuckDBPyConnection,
+    elements: pa.Table,
+    day: date,
+    contract: OrderContract,
+) -> tuple[duckdb.DuckDBPyRelation, pa.Table]:
+    """The plainly valid ``elements`` as typed versions (``version_columns``), in a table of
+    ``connection``; and every other element (sorted by ``_row``), for the per-element check.
 
-
-def insert_accepted_versions(
-    connection: duckdb.DuckDBPyConnection, elements: pa.Table, day: date
-) -> pa.Table:
-    """Type the plainly valid ``elements`` into ``versions``; return all the other elements
-    (sorted by ``_row``), which need the per-element check.
-
-    ``elements`` (registered as ``raw``) has ``_row``, ``_record_index`` and ``p`` (payload
-    text). They are typed ``BATCH_ROWS`` at a time, so the parsed fields DuckDB holds stay
-    bounded however large the day. On a DuckDB error nothing is inserted and every element is
-    returned.
+    ``elements`` has ``_row``, ``_record_index`` and ``p`` (payload text). They are typed
+    ``BATCH_ROWS`` at a time, so the parsed fields DuckDB holds stay bounded however large the
+    day. On a DuckDB error no element is accepted and every element is returned.
     """
     start = pd.Timestamp(day.isoformat(), tz="UTC")
     window = {"start": start.to_pydatetime(), "end": (start + pd.Timedelta(days=1)).to_pydatetime()}
+    table = f"versions_{uuid.uuid4().hex}"
+    columns = ", ".join(f"{name} {type_}" for name, type_ in version_columns(contract).items())
+    connection.execute(f"CREATE TEMP TABLE {table} ({columns})")
+    insert = f"INSERT INTO {table} BY NAME {_accepted_sql(contract)}"
     try:
         connection.execute("BEGIN TRANSACTION")
         for low in range(0, elements.num_rows, BATCH_ROWS):
             connection.register("batch", elements.slice(low, BATCH_ROWS))
-            connection.execute(_ACCEPTED_SQL, window)
+            connection.execute(insert, window)
         connection.execute("COMMIT")
     except duckdb.Error:
         connection.execute("ROLLBACK")
-        return elements
+        return connection.table(table), elements
     finally:
         with suppress(duckdb.Error):
             connection.unregister("batch")
-    return connection.sql(_FLAGGED_SQL).to_arrow_table()
+    accepted = connection.table(table)
+    connection.register("all_elements", elements)
+    flagged = connection.sql(
+        f"SELECT all_elements.* FROM all_elements ANTI JOIN {table} USING (_row) ORDER BY _row"
+    ).to_arrow_table()
+    connection.unregister("all_elements")
+    return accepted, flagged
 
 
-def accepted_versions(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, np.ndarray]:
+def accepted_versions(
+    raw: pd.DataFrame, day: date, contract: OrderContract = ORDERS
+) -> tuple[pd.DataFrame, np.ndarray]:
     """The typed versions the bulk path accepts from ``raw``, and the row numbers it leaves to
     the per-element check (for tests and for looking at what the fast path does)."""
     with duckdb.connect() as connection:
@@ -167,11 +206,9 @@ def accepted_versions(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, np.nd
         table = payload_table(raw["payload"]).append_column(
             "_record_index", pa.array(np.arange(len(raw), dtype=np.int64))
         )
-        connection.register("raw", table)
-        create_versions_table(connection)
-        flagged = insert_accepted_versions(connection, table, day)
-        accepted = connection.sql("SELECT * FROM versions ORDER BY _row").df()
-    return accepted, flagged.column("_row").to_numpy()
+        accepted, flagged = type_plain_elements(connection, table, day, contract)
+        frame = accepted.order("_row").df()
+    return frame, flagged.column("_row").to_numpy()
 
 
 _JSON_TYPE_NAMES = {"NULL": "null", "BOOLEAN": "boolean", "VARCHAR": "string", "UBIGINT": "number",

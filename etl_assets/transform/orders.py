@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
@@ -30,15 +31,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS
-from etl_assets.transform.fast import (
-    VERSION_COLUMNS,
-    arrow_text,
-    create_versions_table,
-    insert_accepted_versions,
-)
-from etl_assets.transform.resolve import FILLABLE_FIELDS, REQUIRED_AFTER_FILL, resolve_versions
+from etl_assets.contract import ORDERS, OrderContract, OrderField
+from etl_assets.schema import REJECTED_RECORDS, clean_records_table
+from etl_assets.transform.fast import arrow_text, type_plain_elements, version_columns
 from etl_assets.transform.resolve import LINEAGE as _LINEAGE
+from etl_assets.transform.resolve import resolve_versions
 from etl_assets.transform.values import (
     Problem,
     describe,
@@ -50,10 +47,9 @@ from etl_assets.transform.values import (
     storable,
 )
 
-TEXT_FIELDS = ("customer_id", "product", "currency", "status", "region")
 # DuckDB threads for cleaning: the parse of the payloads is the work, and it spreads well.
 _THREADS = max(os.cpu_count() or 1, 1)
-__all__ = ["FILLABLE_FIELDS", "CleaningCounts", "CleaningResult", "clean_orders", "parse_version"]
+__all__ = ["CleaningCounts", "CleaningResult", "clean_orders", "parse_version"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ class CleaningCounts:
     rejected: int
     duplicates: int
     superseded: int
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    rejected_by_reason: dict[str, int] = dataclass_field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -94,57 +90,54 @@ def _day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, start + timedelta(days=1)
 
 
-def parse_version(element: Any, day: date) -> dict[str, Any]:
-    """One served element as a typed order version; raises Problem listing everything wrong."""
+def _parse_field(field: OrderField, value: Any) -> Any:
+    if field.kind == "integer":
+        minimum = None if field.minimum is None else int(field.minimum)
+        return parse_integer(field.name, value, minimum=minimum)
+    if field.kind == "number":
+        minimum = None if field.minimum is None else float(field.minimum)
+        return parse_number(field.name, value, minimum=minimum)
+    if field.kind == "timestamp":
+        return parse_timestamp(field.name, value)
+    return parse_text(field.name, value)
+
+
+def parse_version(element: Any, day: date, contract: OrderContract = ORDERS) -> dict[str, Any]:
+    """One served element as a typed order version (keyed by column); raises Problem listing
+    everything wrong with it, in the contract's field order."""
     if not isinstance(element, dict):
         raise Problem("not_an_object", f"element is a JSON {json_type(element)}, not an object")
-    start, end = day_window(day)
     problems: list[Problem] = []
     version: dict[str, Any] = {}
-
-    def take(name: str, parse: Any, *, required: bool = False, **kwargs: Any) -> None:
-        value = element.get(name)
+    for field in contract.fields:
+        value = element.get(field.name)
+        version[field.column_name] = None
         if value is None:
-            if required:
-                problems.append(Problem(f"{name}_missing", f"{name} missing"))
-            version[name] = None
-            return
+            if field.role == "key":
+                problems.append(Problem(f"{field.name}_missing", f"{field.name} missing"))
+            continue
         try:
-            version[name] = parse(name, value, **kwargs)
+            version[field.column_name] = _parse_field(field, value)
         except Problem as problem:
             problems.append(problem)
-
-    take("order_id", parse_integer, required=True)
-    for name in TEXT_FIELDS:
-        take(name, parse_text)
-    take("quantity", parse_integer, minimum=1)
-    take("unit_price", parse_number, minimum=0.0)
-    take("timestamp", parse_timestamp)
-    take("updated_at", parse_timestamp)
-    ordered_at = version.pop("timestamp", None)
-    if ordered_at is not None and not start <= ordered_at < end:
+    placed = contract.placed
+    moment = version[placed.column_name]
+    start, end = day_window(day)
+    if moment is not None and not start <= moment < end:
         problems.append(
             Problem(
-                "timestamp_outside_day",
-                f"timestamp {describe(element['timestamp'])} outside {day.isoformat()}",
+                f"{placed.name}_outside_day",
+                f"{placed.name} {describe(element[placed.name])} outside {day.isoformat()}",
             )
         )
     if problems:
         raise Problem(problems[0].code, "; ".join(p.message for p in problems))
-    version["ordered_at"] = ordered_at
     return version
 
 
-_MISSING_AFTER_FILL = {
-    "quantity": "quantity is missing",
-    "unit_price": "unit_price is missing",
-    "timestamp": "timestamp missing in every version of the order",
-}
-
-
 def missing_after_fill(fields: list[str]) -> Problem:
-    """Why an order is rejected that still lacks required ``fields`` once filled."""
-    return Problem(f"{fields[0]}_missing", "; ".join(_MISSING_AFTER_FILL[name] for name in fields))
+    """Why an order is rejected that still lacks the required ``fields`` once filled."""
+    return Problem(f"{fields[0]}_missing", "; ".join(f"{name} is missing" for name in fields))
 
 
 def _rejection(row: dict[str, Any], element: Any, problem: Problem, day: date) -> dict[str, Any]:
@@ -163,11 +156,11 @@ def parse_text_lenient(value: Any) -> str:
     return storable(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
 
 
-def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:
+def clean_orders(raw: pd.DataFrame, day: date, contract: OrderContract = ORDERS) -> CleaningResult:
     """Validate, deduplicate and fill one day of raw elements (see the module docstring).
 
     Runs in an in-memory DuckDB over the payloads (zero-copy when Arrow-backed): plainly valid
-    elements are typed in bulk (``fast.insert_accepted_versions``); every other element goes
+    elements are typed in bulk (``fast.type_plain_elements``); every other element goes
     through :func:`parse_version`, which also writes every rejection reason; versions are then
     resolved per order in one aggregation (``resolve.resolve_versions``).
     """
@@ -176,43 +169,44 @@ def clean_orders(raw: pd.DataFrame, day: date) -> CleaningResult:
     elements = pa.table({"_row": np.arange(len(raw), dtype=np.int64), **lineage, "p": payloads})
     with duckdb.connect() as connection:
         connection.execute(f"SET TimeZone = 'UTC'; SET threads = {_THREADS}")
-        connection.register("raw", elements)
-        create_versions_table(connection)
-        versions, rejections = _check_elements(
-            insert_accepted_versions(connection, elements, day), day
+        accepted, flagged = type_plain_elements(connection, elements, day, contract)
+        checked, rejections = _check_elements(flagged, day, contract)
+        versions = accepted.union(_typed_versions(connection, checked, contract))
+        [(valid,)] = versions.aggregate("count(*)").fetchall()
+        resolution = resolve_versions(
+            connection, versions, connection.from_arrow(elements), contract
         )
-        _insert_checked_versions(connection, versions)
-        [(valid,)] = connection.sql("SELECT count(*) FROM versions").fetchall()
-        clean_table, late, duplicates = resolve_versions(connection)
     late_rejections = [
         _rejection(
             {**{name: order[name] for name in _LINEAGE}, "payload": order["p"]},
             {"order_id": order["order_id"]},
-            missing_after_fill([f for f in REQUIRED_AFTER_FILL if order[f"missing_{f}"]]),
+            missing_after_fill(
+                [f.name for f in contract.required_after_fill if order[f"missing_{f.name}"]]
+            ),
             day,
         )
-        for order in late.to_pylist()
+        for order in resolution.incomplete.to_pylist()
     ]
     rejections.extend(late_rejections)
-    clean = CLEAN_RECORDS.from_arrow(clean_table)
+    clean = clean_records_table(contract).from_arrow(resolution.clean)
     rejected = REJECTED_RECORDS.conform(pd.DataFrame(rejections))
     rejected = rejected.sort_values("_record_index", kind="stable").reset_index(drop=True)
     counts = CleaningCounts(
         served=len(raw),
         clean=len(clean),
         rejected=len(rejected),
-        duplicates=duplicates,
-        superseded=valid - len(clean) - len(late_rejections) - duplicates,
+        duplicates=resolution.duplicates,
+        superseded=valid - len(clean) - len(late_rejections) - resolution.duplicates,
         rejected_by_reason=dict(Counter(rejected["reason_code"].tolist()).most_common()),
     )
     return CleaningResult(clean=clean, rejected=rejected, counts=counts)
 
 
 def _check_elements(
-    elements: pa.Table, day: date
+    elements: pa.Table, day: date, contract: OrderContract
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """``parse_version`` on each element (``_row``, lineage, ``p``): the versions (with
-    ``_row``) and the rejections."""
+    ``_row`` and ``_record_index``) and the rejections."""
     versions: list[dict[str, Any]] = []
     rejections: list[dict[str, Any]] = []
     lineage = {name: elements.column(name).to_pylist() for name in _LINEAGE}
@@ -229,34 +223,28 @@ def _check_elements(
             problem: Problem | None = Problem("payload_not_json", "payload is not valid JSON")
         else:
             try:
-                version = parse_version(element, day)
+                version = parse_version(element, day, contract)
             except Problem as found:
                 problem = found
             else:
                 version["_row"] = row_number
+                version["_record_index"] = row["_record_index"]
                 versions.append(version)
                 continue
         rejections.append(_rejection(row, element, problem, day))
     return versions, rejections
 
 
-def _insert_checked_versions(
-    connection: duckdb.DuckDBPyConnection, versions: list[dict[str, Any]]
-) -> None:
-    """Add the versions ``parse_version`` accepted to ``versions``, with their lineage."""
-    if not versions:
-        return
-    checked = pd.DataFrame(versions)
-    for name in ("ordered_at", "updated_at"):
-        checked[name] = pd.to_datetime(checked[name], utc=True)
-    connection.register("checked", checked)
-    casts = ", ".join(
-        f"CAST(checked.{name} AS {type_}) AS {name}"
-        for name, type_ in VERSION_COLUMNS.items()
-        if name not in ("_row", "_record_index")
-    )
-    connection.execute(
-        "INSERT INTO versions BY NAME SELECT checked._row, raw._record_index, "
-        f"{casts} FROM checked JOIN raw USING (_row)"
-    )
-    connection.unregister("checked")
+def _typed_versions(
+    connection: duckdb.DuckDBPyConnection,
+    versions: list[dict[str, Any]],
+    contract: OrderContract,
+) -> duckdb.DuckDBPyRelation:
+    """The versions ``parse_version`` accepted, as a relation of ``fast.version_columns``."""
+    columns = version_columns(contract)
+    frame = pd.DataFrame(versions, columns=list(columns))
+    for field in contract.fields:
+        if field.kind == "timestamp":
+            frame[field.column_name] = pd.to_datetime(frame[field.column_name], utc=True)
+    casts = ", ".join(f"CAST({name} AS {type_}) AS {name}" for name, type_ in columns.items())
+    return connection.from_df(frame).project(casts)

@@ -17,24 +17,12 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from etl_assets.contract import ORDERS, OrderContract
 from etl_assets.schema import CLEAN_RECORDS
 from etl_assets.transform.fast import field_type_counts
 from etl_assets.transform.orders import CleaningCounts, day_window
 from etl_assets.transform.values import json_type
 
-# JSON types each source field may arrive as (besides null). Numbers may come as numeric strings.
-EXPECTED_SOURCE_TYPES: dict[str, frozenset[str]] = {
-    "order_id": frozenset({"number", "string"}),
-    "customer_id": frozenset({"string", "number"}),
-    "product": frozenset({"string"}),
-    "quantity": frozenset({"number", "string"}),
-    "unit_price": frozenset({"number", "string"}),
-    "currency": frozenset({"string"}),
-    "status": frozenset({"string"}),
-    "region": frozenset({"string"}),
-    "timestamp": frozenset({"string"}),
-    "updated_at": frozenset({"string"}),
-}
 REQUIRED_FIELDS = tuple(CLEAN_RECORDS.required_columns)
 DEFAULT_MAX_REJECTED_SHARE = 0.05
 
@@ -208,15 +196,18 @@ class BackgroundFieldProfile:
         return self._profile.result()
 
 
-def schema_drift(profile: dict[str, dict[str, int]]) -> RuleResult:
+def schema_drift(
+    profile: dict[str, dict[str, int]], contract: OrderContract = ORDERS
+) -> RuleResult:
     """New fields, expected fields never served, and fields served with an unexpected type."""
+    expected = contract.expected_json_types
     seen = set(profile)
-    new_fields = sorted(seen - set(EXPECTED_SOURCE_TYPES))
-    missing_fields = sorted(set(EXPECTED_SOURCE_TYPES) - seen) if profile else []
+    new_fields = sorted(seen - set(expected))
+    missing_fields = sorted(set(expected) - seen) if profile else []
     type_changes = {
-        name: sorted(set(types) - EXPECTED_SOURCE_TYPES[name] - {"null"})
+        name: sorted(set(types) - expected[name] - {"null"})
         for name, types in profile.items()
-        if name in EXPECTED_SOURCE_TYPES and set(types) - EXPECTED_SOURCE_TYPES[name] - {"null"}
+        if name in expected and set(types) - expected[name] - {"null"}
     }
     parts = []
     if new_fields:

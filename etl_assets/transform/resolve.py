@@ -1,96 +1,119 @@
 """Valid versions → one row per order: the latest wins, gaps are filled from the same order only.
 
-Runs in DuckDB over the ``versions`` table (see ``fast.VERSION_COLUMNS``) and the registered
-``raw`` elements. Orders served once pass straight through; for the others one hash aggregation
-picks the winner, the version with the greatest ``(updated_at known, updated_at,
-_record_index)``, and takes a field the winner lacks from the greatest version that has it.
-Only the differing payloads of orders served more than once are canonicalised in Python to tell
-duplicates from new versions.
+Runs in DuckDB over the typed versions (``fast.version_columns``) and the day's elements. Orders
+served once pass straight through; for the others one hash aggregation picks the winner, the
+version with the greatest ``(version known, version, _record_index)``, and takes a field the
+winner lacks from the greatest version that has it. Only the differing payloads of orders served
+more than once are canonicalised in Python to tell duplicates from new versions.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import duckdb
 import orjson
 import pyarrow as pa
 
-from etl_assets.transform.fast import VERSION_COLUMNS
+from etl_assets.contract import OrderContract
 
-# Fields a winning version may take from an earlier version of the same order, in table order.
-FILLABLE_FIELDS = ("customer_id", "product", "currency", "status", "region", "quantity",
-                   "unit_price", "ordered_at")  # fmt: skip
 LINEAGE = ("_record_index", "_page", "_position")
-# What an order must have once filled (source field -> column): without it, the order is rejected.
-REQUIRED_AFTER_FILL = {
-    "quantity": "quantity",
-    "unit_price": "unit_price",
-    "timestamp": "ordered_at",
-}
-_COMPLETE = " AND ".join(f"{column} IS NOT NULL" for column in REQUIRED_AFTER_FILL.values())
 _SORTED = orjson.OPT_SORT_KEYS
 
-# Newest version last: a version without updated_at is the oldest; ties go to the one served last.
-# One HUGEINT orders them: the microsecond of updated_at (below every real one when unknown),
-# then the element's position in the stream (below 2**40).
-_NEWEST = (
-    f"(coalesce(epoch_us(updated_at)::HUGEINT, {-(2**80)}::HUGEINT) * {2**40} + _record_index)"
-)
-_REPEATED_SQL = """
-CREATE OR REPLACE TEMP TABLE repeated AS
-SELECT order_id FROM versions GROUP BY order_id HAVING count(*) > 1
-"""
-_MULTI_RESOLVED_SQL = f"""
-CREATE OR REPLACE TEMP TABLE multi_resolved AS
-SELECT order_id,
-    {", ".join(f"arg_max({name}, {_NEWEST}) AS {name}" for name in FILLABLE_FIELDS)},
-    {", ".join(f"arg_max({name} IS NULL, {_NEWEST}) AS lacks_{name}" for name in FILLABLE_FIELDS)},
-    arg_max_null(updated_at, {_NEWEST}) AS updated_at,
-    arg_max(_record_index, {_NEWEST}) AS _record_index,
-    arg_max(_row, {_NEWEST}) AS _row,
+
+@dataclass(frozen=True)
+class Resolution:
+    """What resolving the versions of a day gives."""
+
+    clean: pa.Table
+    """One row per complete order: the clean_records columns, by order_id."""
+    incomplete: pa.Table
+    """The winners of the orders still lacking a required field once filled: ``order_id``,
+    lineage, payload ``p`` and a ``missing_<field>`` flag per required field."""
+    duplicates: int
+    """Valid versions identical (as decoded JSON) to an earlier one of the same order."""
+
+
+@dataclass(frozen=True)
+class _Sql:
+    repeated: str
+    multi_resolved: str
+    resolved: str
+    clean: str
+    incomplete: str
+    multi_payloads: str
+    distinct: str
+    ambiguous: str
+
+
+@cache
+def _sql(contract: OrderContract) -> _Sql:
+    key, version = contract.key.column_name, contract.version.column_name
+    fillable = [f.column_name for f in contract.fillable]
+    complete = " AND ".join(f"{f.column_name} IS NOT NULL" for f in contract.required_after_fill)
+    # Newest version last: one without a version is the oldest; ties go to the one served last.
+    # One HUGEINT orders them: the microsecond of the version (below every real one when
+    # unknown), then the element's position in the stream (below 2**40).
+    newest = (
+        f"(coalesce(epoch_us({version})::HUGEINT, {-(2**80)}::HUGEINT) * {2**40} + _record_index)"
+    )
+    filled = ", ".join(
+        f"CASE WHEN lacks_{name} AND {name} IS NOT NULL THEN '{name}' END" for name in fillable
+    )
+    typed = ", ".join(c.column_name for c in contract.fields)
+    missing = ", ".join(
+        f"resolved.{f.column_name} IS NULL AS missing_{f.name}"
+        for f in contract.required_after_fill
+    )
+    return _Sql(
+        repeated=f"SELECT {key} FROM versions GROUP BY {key} HAVING count(*) > 1",
+        multi_resolved=f"""
+SELECT {key},
+    {", ".join(f"arg_max({name}, {newest}) AS {name}" for name in fillable)},
+    {", ".join(f"arg_max({name} IS NULL, {newest}) AS lacks_{name}" for name in fillable)},
+    arg_max_null({version}, {newest}) AS {version},
+    arg_max(_record_index, {newest}) AS _record_index,
+    arg_max(_row, {newest}) AS _row,
     count(*) AS _versions
-FROM versions SEMI JOIN repeated USING (order_id)
-GROUP BY order_id
-"""
-# Orders served once are their own winner: they stream from versions, never copied.
-_RESOLVED_VIEW_SQL = f"""
-CREATE OR REPLACE TEMP VIEW resolved AS
-SELECT order_id, {", ".join(FILLABLE_FIELDS)},
-    {", ".join(f"false AS lacks_{name}" for name in FILLABLE_FIELDS)},
-    updated_at, _record_index, _row, 1 AS _versions
-FROM versions ANTI JOIN repeated USING (order_id)
+FROM versions SEMI JOIN repeated USING ({key})
+GROUP BY {key}
+""",
+        # Orders served once are their own winner: they stream from versions, never copied.
+        resolved=f"""
+SELECT {key}, {", ".join(fillable)},
+    {", ".join(f"false AS lacks_{name}" for name in fillable)},
+    {version}, _record_index, _row, 1 AS _versions
+FROM versions ANTI JOIN repeated USING ({key})
 UNION ALL
 SELECT * FROM multi_resolved
-"""
-_FILLED = ", ".join(
-    f"CASE WHEN lacks_{name} AND {name} IS NOT NULL THEN '{name}' END" for name in FILLABLE_FIELDS
-)
-CLEAN_SQL = f"""
-SELECT order_id, {", ".join(FILLABLE_FIELDS[:-1])}, ordered_at,
-    CAST(ordered_at AS DATE) AS order_date, updated_at, _record_index, _versions,
-    nullif(concat_ws(',', {_FILLED}), '') AS _filled_fields
-FROM resolved WHERE {_COMPLETE} ORDER BY order_id
-"""
-_INCOMPLETE_SQL = f"""
-SELECT resolved.order_id, raw._record_index, raw._page, raw._position, raw.p,
-    {", ".join(f"resolved.{c} IS NULL AS missing_{f}" for f, c in REQUIRED_AFTER_FILL.items())}
-FROM resolved JOIN raw USING (_row) WHERE NOT ({_COMPLETE}) ORDER BY order_id
-"""
-_MULTI_PAYLOADS_SQL = """
-CREATE OR REPLACE TEMP TABLE multi_payloads AS
-SELECT versions.* EXCLUDE (_row, _record_index), raw.p
-FROM versions SEMI JOIN repeated USING (order_id) JOIN raw USING (_row)
-"""
-# Payloads that decode to the same JSON give the same typed version: only distinct texts that
-# agree on every typed column can still be duplicates, and need decoding to tell.
-_TYPED = ", ".join(name for name in VERSION_COLUMNS if name not in ("_row", "_record_index"))
-_AMBIGUOUS_SQL = f"""
-SELECT order_id, p FROM (SELECT DISTINCT * FROM multi_payloads)
-QUALIFY count(*) OVER (PARTITION BY {_TYPED}) > 1
-"""
+""",
+        clean=f"""
+SELECT {key}, {", ".join(fillable)}, CAST({contract.placed.column_name} AS DATE) AS order_date,
+    {version}, _record_index, _versions, nullif(concat_ws(',', {filled}), '') AS _filled_fields
+FROM resolved WHERE {complete} ORDER BY {key}
+""",
+        incomplete=f"""
+SELECT resolved.{key} AS order_id, elements._record_index, elements._page, elements._position,
+    elements.p,
+    {missing}
+FROM resolved JOIN elements USING (_row) WHERE NOT ({complete}) ORDER BY resolved.{key}
+""",
+        multi_payloads=f"""
+SELECT versions.* EXCLUDE (_row, _record_index), elements.p
+FROM versions SEMI JOIN repeated USING ({key}) JOIN elements USING (_row)
+""",
+        distinct=f"SELECT count(*), count(DISTINCT ({key}, p)) FROM multi_payloads",
+        # Payloads that decode to the same JSON give the same typed version: only distinct
+        # texts that agree on every typed column can still be duplicates, and need decoding.
+        ambiguous=f"""
+SELECT {key} AS order_id, p FROM (SELECT DISTINCT * FROM multi_payloads)
+QUALIFY count(*) OVER (PARTITION BY {typed}) > 1
+""",
+    )
 
 
 def canonical_texts(payloads: Sequence[Any]) -> list[str]:
@@ -105,35 +128,48 @@ def canonical_texts(payloads: Sequence[Any]) -> list[str]:
         return [json.dumps(json.loads(p), sort_keys=True) for p in payloads]
 
 
-def resolve_versions(connection: duckdb.DuckDBPyConnection) -> tuple[pa.Table, pa.Table, int]:
+def resolve_versions(
+    connection: duckdb.DuckDBPyConnection,
+    versions: duckdb.DuckDBPyRelation,
+    elements: duckdb.DuckDBPyRelation,
+    contract: OrderContract,
+) -> Resolution:
     """Pick each order's winner and fill it; split off orders still lacking a required field.
 
-    Reads ``versions`` and ``raw`` (``_row``, lineage, ``p``) in ``connection``; only the orders
-    served more than once are copied. Returns the clean rows (clean_records columns, by
-    order_id), the winners of the incomplete orders (``order_id``, lineage, payload ``p`` and a
-    ``missing_<field>`` flag per field of ``REQUIRED_AFTER_FILL``), and how many versions were
-    duplicates.
+    ``versions``: the typed versions (``fast.version_columns``); ``elements``: the day's
+    elements (``_row``, lineage, payload ``p``). Only the orders served more than once are
+    copied.
     """
-    for statement in (_REPEATED_SQL, _MULTI_RESOLVED_SQL, _RESOLVED_VIEW_SQL, _MULTI_PAYLOADS_SQL):
-        connection.execute(statement)
-    duplicates = _duplicates(connection)
-    late = connection.sql(_INCOMPLETE_SQL).to_arrow_table()
-    clean = connection.sql(CLEAN_SQL).to_arrow_table()
-    connection.execute("DROP VIEW resolved; DROP TABLE multi_resolved; DROP TABLE repeated")
-    return clean, late, duplicates
+    sql = _sql(contract)
+    versions.create_view("versions")
+    elements.create_view("elements")
+    try:
+        connection.execute(f"CREATE TEMP TABLE repeated AS {sql.repeated}")
+        connection.execute(f"CREATE TEMP TABLE multi_resolved AS {sql.multi_resolved}")
+        connection.execute(f"CREATE TEMP VIEW resolved AS {sql.resolved}")
+        connection.execute(f"CREATE TEMP TABLE multi_payloads AS {sql.multi_payloads}")
+        duplicates = _duplicates(connection, sql)
+        incomplete = connection.sql(sql.incomplete).to_arrow_table()
+        clean = connection.sql(sql.clean).to_arrow_table()
+    finally:
+        for statement in (
+            "DROP VIEW IF EXISTS resolved",
+            "DROP TABLE IF EXISTS multi_resolved",
+            "DROP TABLE IF EXISTS multi_payloads",
+            "DROP TABLE IF EXISTS repeated",
+            "DROP VIEW IF EXISTS versions",
+            "DROP VIEW IF EXISTS elements",
+        ):
+            connection.execute(statement)
+    return Resolution(clean=clean, incomplete=incomplete, duplicates=duplicates)
 
 
-def _duplicates(connection: duckdb.DuckDBPyConnection) -> int:
-    """Valid versions identical (as decoded JSON) to an earlier one of the same order (reads
-    and drops ``multi_payloads``)."""
-    [(served, distinct)] = connection.sql(
-        "SELECT count(*), count(DISTINCT (order_id, p)) FROM multi_payloads"
-    ).fetchall()
+def _duplicates(connection: duckdb.DuckDBPyConnection, sql: _Sql) -> int:
+    [(served, distinct)] = connection.sql(sql.distinct).fetchall()
     duplicates = served - distinct  # same text: same value
-    ambiguous = connection.sql(_AMBIGUOUS_SQL).fetchnumpy()
+    ambiguous = connection.sql(sql.ambiguous).fetchnumpy()
     if len(ambiguous["order_id"]):
         canonical = canonical_texts(ambiguous["p"].tolist())
         keys = set(zip(ambiguous["order_id"].tolist(), canonical, strict=True))
         duplicates += len(canonical) - len(keys)
-    connection.execute("DROP TABLE multi_payloads")
     return int(duplicates)

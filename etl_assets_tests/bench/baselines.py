@@ -65,7 +65,7 @@ def run_tutorial(url: str, day: date, workdir: Path) -> dict[str, Any]:
     # The per-element reference path: what a hand-written pandas cleaner does (row by row).
     clean: Callable[..., Any]
     try:
-        from etl_assets.transform.reference import clean_orders_reference as clean
+        from etl_assets_tests.reference_cleaner import clean_orders_reference as clean
     except ImportError:  # a checkout from before the fast path: clean_orders was per-element
         from etl_assets.transform import clean_orders as clean
     began = time.perf_counter()

@@ -1,8 +1,8 @@
 """The per-element reference cleaner: every element through ``parse_version``, one at a time.
 
-This is how ``clean_orders`` worked before its vectorized fast path; it defines the expected
-result. The property test (``test_fast_path.py``) checks that ``clean_orders`` gives exactly the
-same frames and counts, and the benchmark's tutorial baseline cleans with it.
+An independent restatement of the cleaning rules in plain pandas, for the tests: the property
+test (``test_fast_path.py``) checks that ``clean_orders`` gives exactly the same frames and
+counts, and the benchmark's tutorial baseline cleans with it.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS
+from etl_assets.contract import ORDERS, OrderContract
+from etl_assets.schema import REJECTED_RECORDS, clean_records_table
 from etl_assets.transform.orders import (
-    FILLABLE_FIELDS,
     CleaningCounts,
     CleaningResult,
     _rejection,
@@ -25,7 +25,6 @@ from etl_assets.transform.orders import (
     parse_version,
 )
 from etl_assets.transform.resolve import LINEAGE as _LINEAGE
-from etl_assets.transform.resolve import REQUIRED_AFTER_FILL
 from etl_assets.transform.values import Problem
 
 
@@ -40,14 +39,16 @@ def _decoded(raw: pd.DataFrame) -> Iterator[tuple[dict[str, Any], Any, Problem |
             yield row, None, Problem("payload_not_json", "payload is not valid JSON")
 
 
-def clean_orders_reference(raw: pd.DataFrame, day: date) -> CleaningResult:
+def clean_orders_reference(
+    raw: pd.DataFrame, day: date, contract: OrderContract = ORDERS
+) -> CleaningResult:
     """``clean_orders`` element by element: the definition the fast path is tested against."""
     versions: list[dict[str, Any]] = []
     rejections: list[dict[str, Any]] = []
     for row, element, problem in _decoded(raw):
         if problem is None:
             try:
-                version = parse_version(element, day)
+                version = parse_version(element, day, contract)
             except Problem as found:
                 problem = found
             else:
@@ -58,7 +59,7 @@ def clean_orders_reference(raw: pd.DataFrame, day: date) -> CleaningResult:
                 continue
         rejections.append(_rejection(row, element, problem, day))
 
-    clean, late_rejections, duplicates = _resolve_versions(versions, day)
+    clean, late_rejections, duplicates = _resolve_versions(versions, day, contract)
     rejections.extend(late_rejections)
     rejected = REJECTED_RECORDS.conform(pd.DataFrame(rejections))
     rejected = rejected.sort_values("_record_index", kind="stable").reset_index(drop=True)
@@ -74,49 +75,54 @@ def clean_orders_reference(raw: pd.DataFrame, day: date) -> CleaningResult:
 
 
 def _resolve_versions(
-    versions: list[dict[str, Any]], day: date
+    versions: list[dict[str, Any]], day: date, contract: OrderContract
 ) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
     """Pick each order's winner, fill it, and split off orders still lacking a required field."""
+    table = clean_records_table(contract)
     if not versions:
-        return CLEAN_RECORDS.empty_frame(), [], 0
+        return table.empty_frame(), [], 0
+    key, version = contract.key.column_name, contract.version.column_name
+    fillable = [f.column_name for f in contract.fillable]
     frame = pd.DataFrame(versions)
-    frame["order_id"] = frame["order_id"].astype("int64")
-    for name in ("ordered_at", "updated_at"):
-        frame[name] = pd.to_datetime(frame[name], utc=True)
-    frame["quantity"] = frame["quantity"].astype("Int64")
-    frame["unit_price"] = frame["unit_price"].astype("float64")
-    frame = frame.sort_values(
-        ["order_id", "updated_at", "_record_index"], na_position="first", kind="stable"
-    )
-    groups = frame.groupby("order_id", sort=True)
-    winners = groups.tail(1).set_index("order_id").sort_index()
-    filled = groups[list(FILLABLE_FIELDS)].last()  # last non-null value: newest version having it
-    duplicates = len(frame) - len(frame.drop_duplicates(["order_id", "_canonical"]))
+    frame[key] = frame[key].astype("int64")
+    for field in contract.fields:
+        if field.kind == "timestamp":
+            frame[field.column_name] = pd.to_datetime(frame[field.column_name], utc=True)
+        elif field.kind == "integer" and field.role != "key":
+            frame[field.column_name] = frame[field.column_name].astype("Int64")
+        elif field.kind == "number":
+            frame[field.column_name] = frame[field.column_name].astype("float64")
+    frame = frame.sort_values([key, version, "_record_index"], na_position="first", kind="stable")
+    groups = frame.groupby(key, sort=True)
+    winners = groups.tail(1).set_index(key).sort_index()
+    filled = groups[fillable].last()  # last non-null value: newest version having it
+    duplicates = len(frame) - len(frame.drop_duplicates([key, "_canonical"]))
 
     result = filled.copy()
-    result["updated_at"] = winners["updated_at"]
+    result[version] = winners[version]
     for name in _LINEAGE[:1]:
         result[name] = winners[name]
     result["_versions"] = groups.size()
-    was_missing = winners[list(FILLABLE_FIELDS)].isna() & filled.notna()
+    was_missing = winners[fillable].isna() & filled.notna()
     result["_filled_fields"] = [
-        ",".join(name for name, missing in zip(FILLABLE_FIELDS, row, strict=True) if missing)
-        or None
+        ",".join(name for name, missing in zip(fillable, row, strict=True) if missing) or None
         for row in was_missing.itertuples(index=False)
     ]
 
-    missing = result[list(REQUIRED_AFTER_FILL.values())].isna()
-    missing.columns = list(REQUIRED_AFTER_FILL)
+    required = contract.required_after_fill
+    missing = result[[f.column_name for f in required]].isna()
+    missing.columns = [f.name for f in required]
     incomplete = missing.any(axis=1)
     late_rejections = [
         _rejection(
             {**winners.loc[order_id, list(_LINEAGE)].to_dict(), "payload": winner_payload},
             {"order_id": int(order_id)},
-            missing_after_fill([f for f in REQUIRED_AFTER_FILL if missing.loc[order_id, f]]),
+            missing_after_fill([f.name for f in required if missing.loc[order_id, f.name]]),
             day,
         )
         for order_id, winner_payload in winners.loc[incomplete, "payload"].items()
     ]
     result = result.loc[~incomplete].reset_index()
-    result["order_date"] = result["ordered_at"].dt.tz_convert(None).dt.normalize()
-    return CLEAN_RECORDS.conform(result), late_rejections, duplicates
+    placed = result[contract.placed.column_name]
+    result["order_date"] = placed.dt.tz_convert(None).dt.normalize()
+    return table.conform(result), late_rejections, duplicates
