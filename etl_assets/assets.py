@@ -5,7 +5,7 @@ DataFrame for the warehouse IO manager to persist, and attaches the figures the 
 """
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
@@ -58,6 +58,13 @@ SINGLE_RUN_BACKFILL = dg.BackfillPolicy.single_run()
 # step, minutes apart; refused tokens and broken contracts fail at once (Failure, no retry).
 EXTRACT_RETRY_POLICY = dg.RetryPolicy(
     max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+
+# By 02:00 UTC each day sales_table must have been loaded since midnight (the 00:15 schedule
+# loads the days that just ended): Dagster marks it stale in the UI otherwise.
+SALES_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 2 * * *", lower_bound_delta=timedelta(hours=2), timezone="UTC"
 )
 
 
@@ -229,6 +236,7 @@ _SALES_LINEAGE = {
     owners=OWNERS,
     kinds={"pandas", "duckdb"},
     metadata=_table_metadata(SALES_TABLE, "order_date"),
+    freshness_policy=SALES_FRESHNESS,
     pool=WAREHOUSE_POOL,
     backfill_policy=SINGLE_RUN_BACKFILL,
 )

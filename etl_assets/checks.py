@@ -3,10 +3,10 @@
 The checks on ``clean_records`` run inside the cleaning step, on the exact frame being written,
 and are blocking: when one fails, ``sales_table`` is not materialized for that partition.
 Reconciliation and rejected share run there too; schema drift runs in the extract step; table
-column-type changes and freshness are Dagster's built-in check factories.
+column-type changes are Dagster's built-in check factory. Freshness is a ``FreshnessPolicy`` on
+``sales_table`` (``assets.py``), which Dagster evaluates without a check or sensor of ours.
 """
 
-import warnings
 from collections.abc import Sequence
 from datetime import date
 
@@ -34,10 +34,6 @@ CLEAN_RULES = {
 }
 REJECTED_SHARE = "rejected_share_below_threshold"
 SCHEMA_DRIFT = "source_schema_drift"
-
-# By 02:00 UTC each day, yesterday's sales_table partition must exist: the newest partition may
-# be at most ~26 h old (a day, plus the 00:15 schedule's run time and slack).
-FRESHNESS_DEADLINE_CRON = "0 2 * * *"
 
 clean_records_check_specs = [
     *(
@@ -104,30 +100,6 @@ def raw_records_check_results(profile: dict[str, dict[str, int]]) -> list[dg.Ass
 def built_in_checks(
     assets: Sequence[dg.AssetsDefinition],
 ) -> list[dg.AssetChecksDefinition]:
-    """Column type changes of every table, and freshness of sales_table's newest partition."""
-    sales = [a for a in assets if SALES in a.keys]
-    # Both factories warn (beta / superseded by FreshnessPolicy), but they are what shows these
-    # rules as asset checks in the UI, which is what we want; FreshnessPolicy shows no check.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        warnings.simplefilter("ignore", dg.SupersessionWarning)
-        return [
-            *dg.build_column_schema_change_checks(assets=list(assets)),
-            *dg.build_time_partition_freshness_checks(
-                assets=sales, deadline_cron=FRESHNESS_DEADLINE_CRON, timezone="UTC"
-            ),
-        ]
-
-
-def freshness_sensor(checks: Sequence[dg.AssetChecksDefinition]) -> dg.SensorDefinition:
-    """Evaluates the freshness check every 10 minutes, so a late day shows without a run."""
-    freshness = [c for c in checks if any(k.name == "freshness_check" for k in c.check_keys)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", dg.SupersessionWarning)
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        return dg.build_sensor_for_freshness_checks(
-            freshness_checks=freshness,
-            name="sales_freshness_sensor",
-            minimum_interval_seconds=600,
-            default_status=dg.DefaultSensorStatus.RUNNING,
-        )
+    """Column type changes of every table (Dagster's check factory, beta in 1.13: its warning
+    is the one Dagster prints when the definitions load)."""
+    return list(dg.build_column_schema_change_checks(assets=list(assets)))

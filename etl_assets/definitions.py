@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from etl_assets.assets import sales_assets
-from etl_assets.checks import built_in_checks, freshness_sensor
+from etl_assets.checks import built_in_checks
 from etl_assets.jobs import daily_sales_job, daily_sales_summary_job
 from etl_assets.resources import TOKEN_VARIABLE, URL_VARIABLE, SalesApiResource
 from etl_assets.schedules import (
@@ -61,7 +61,7 @@ def build_definitions() -> dg.Definitions:
                 lookback_days=schedule_lookback_days(),
             )
         ],
-        sensors=[sales_summary_sensor, run_failure_alert_sensor, freshness_sensor(checks)],
+        sensors=[sales_summary_sensor, run_failure_alert_sensor],
         executor=executor,
         resources={
             "sales_api": SalesApiResource(

@@ -10,6 +10,10 @@ import pytest
 from etl_assets.definitions import build_definitions
 
 DAILY = "Daily, starting 2025-01-01 UTC."
+SALES_FRESHNESS = (
+    "CronFreshnessPolicy(deadline_cron='0 2 * * *', serializable_lower_bound_delta="
+    "SerializableTimeDelta(days=0, seconds=7200, microseconds=0), timezone='UTC')"
+)
 COMMON = {
     "group": "sales",
     "owners": ["team:data-engineering"],
@@ -33,6 +37,7 @@ EXPECTED_ASSETS = {
         "kinds": ["duckdb", "python"],
         "checks": ["column_schema_change", "source_schema_drift"],
         "table": "raw.raw_records",
+        "freshness": None,
     },
     "clean_records": {
         **COMMON,
@@ -40,6 +45,7 @@ EXPECTED_ASSETS = {
         "kinds": ["duckdb", "pandas"],
         "checks": CLEAN_CHECKS,
         "table": "staging.clean_records",
+        "freshness": None,
     },
     "rejected_records": {
         **COMMON,
@@ -47,13 +53,15 @@ EXPECTED_ASSETS = {
         "kinds": ["duckdb", "pandas"],
         "checks": ["column_schema_change"],
         "table": "staging.rejected_records",
+        "freshness": None,
     },
     "sales_table": {
         **COMMON,
         "deps": ["clean_records"],
         "kinds": ["duckdb", "pandas"],
-        "checks": ["column_schema_change", "freshness_check"],
+        "checks": ["column_schema_change"],
         "table": "mart.sales_table",
+        "freshness": SALES_FRESHNESS,
     },
     "daily_sales_summary": {
         **COMMON,
@@ -61,6 +69,7 @@ EXPECTED_ASSETS = {
         "kinds": ["duckdb", "pandas"],
         "checks": ["column_schema_change"],
         "table": "mart.daily_sales_summary",
+        "freshness": None,
     },
 }
 BLOCKING = {f"clean_records:{name}" for name in CLEAN_CHECKS} - {
@@ -88,6 +97,7 @@ def test_asset_graph_snapshot(defs: dg.Definitions) -> None:
             "pools": sorted(node.pools or []),
             "checks": sorted(check.name for check in node.check_keys),
             "table": node.metadata["dagster/table_name"],
+            "freshness": str(node.freshness_policy) if node.freshness_policy else None,
         }
     assert actual == EXPECTED_ASSETS
 
@@ -119,7 +129,6 @@ def test_automation_snapshot(defs: dg.Definitions) -> None:
     assert sensors == {
         ("sales_summary_sensor", "ASSET", "RUNNING"),
         ("run_failure_alert_sensor", "RUN_STATUS", "RUNNING"),
-        ("sales_freshness_sensor", "STANDARD", "RUNNING"),
     }
     jobs = {job.name for job in defs.jobs or []}
     assert jobs == {"daily_sales_job", "daily_sales_summary_job"}
