@@ -119,7 +119,7 @@ def raw_records(
                 for day in partition_days(context):
                     start, end = day_window(day)
                     served = client.iter_pages(start, end)
-                    frame, stats = raw_frame(served, day, context.run_id, profile.add)
+                    frame, stats = raw_frame(served, day, context.run.run_id, profile.add)
                     context.log.info(
                         f"Fetched {stats.elements} elements in {stats.pages} pages for {day} "
                         f"in {stats.seconds:.2f} s"
@@ -245,7 +245,9 @@ def sales_table(context: dg.AssetExecutionContext, clean_records: pd.DataFrame) 
 
     Loaded per UTC day; re-materializing a day replaces exactly that day's rows.
     """
-    rows = sales_rows(clean_records, loaded_at=pd.Timestamp.now(tz="UTC"), run_id=context.run_id)
+    rows = sales_rows(
+        clean_records, loaded_at=pd.Timestamp.now(tz="UTC"), run_id=context.run.run_id
+    )
     lineage = {c: deps for c, deps in _SALES_LINEAGE.items() if c in SALES_TABLE.column_names}
     return dg.Output(
         rows,
