@@ -44,6 +44,9 @@ ALL_VARIANTS = ("api", *ROWS)
 CLI_SELECTION = "raw_records*"
 SERVER_MAX_PAGE_SIZE = 1000
 AMOUNT_REL_TOLERANCE = 1e-9  # sums of the same amounts in a different order
+TABLE_HEADER = (
+    "| variant | rounds | wall s | [min-max] | × floor | max RSS MB | outside the work s |"
+)
 PROJECT_INSTANCE_YAML = ("instance", "dagster.yaml")  # in the etl_assets package
 
 
@@ -99,11 +102,12 @@ def cpu_seconds(pid: int) -> float:
 # Running and measuring one variant
 
 
-def measure(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float]:
+def measure(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, float]:
     """Run ``command`` to its end; its wall time and the max RSS (MB) of the largest process of
     its tree, from ``wait4`` (what ``/usr/bin/time -f %M`` reports: the child's peak or that of
-    any descendant it waited for)."""
+    any descendant it waited for), and when it started (epoch seconds)."""
     with log.open("w") as sink:  # Dagster logs every event: keep them out of the report
+        started = time.time()
         began = time.perf_counter()
         child = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
         _, status, usage = os.wait4(child.pid, 0)
@@ -114,7 +118,7 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> tuple[float, 
             f"{' '.join(command[:6])} ... failed (exit code {child.returncode}):\n"
             + log.read_text()[-3000:]
         )
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, started
 
 
 def dagster_environment(url: str, workdir: Path) -> dict[str, str]:
@@ -156,7 +160,7 @@ def run_once(name: str, url: str, day: date, workdir: Path) -> tuple[Run, dict[s
             env = {**dagster_environment(url, workdir), "ETL_EXECUTOR": "in_process"}
         command = [sys.executable, "-m", "etl_assets_tests.bench.variants", name, url]
         command += [day.isoformat(), str(workdir), str(out)]
-    wall, max_rss = measure(command, env, workdir / f"{name}.log")
+    wall, max_rss, started = measure(command, env, workdir / f"{name}.log")
     if name == "cli":
         result: dict[str, Any] = {"database": env["ETL_DUCKDB_PATH"], "table": "mart.sales_table"}
     else:
@@ -164,6 +168,8 @@ def run_once(name: str, url: str, day: date, workdir: Path) -> tuple[Run, dict[s
     stages = dict(result.get("stages", {}))
     if name in ("dagster", "cli"):
         stages.update(dagster_stages(env, workdir, result.pop("rss_samples", None)))
+        stages["process start → run start"] = stages.pop("@run start (epoch)") - started
+        stages["run success → process exit"] = started + wall - stages.pop("@run success (epoch)")
     steps = stages.get("steps, first start to last success")
     seconds = float(steps if steps is not None else result.get("seconds", wall))
     return Run(wall, max_rss, seconds, stages), result
@@ -234,7 +240,7 @@ def report(orders: int, runs: dict[str, list[Run]]) -> None:
     print("Outside the work: start-up, imports, definitions, instance, exit (wall minus the time")
     print("from the first request to the table written; for Dagster, minus the steps).")
     print()
-    print("| variant | rounds | wall s | [min-max] | × floor | max RSS MB | outside the work s |")
+    print(TABLE_HEADER)
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name in ROWS:
         if name not in runs:
@@ -297,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         variants.remove("dlt")
         print("dlt row skipped: dlt is not installed (pip install -e '.[bench]', or make bench)")
     executor = os.environ.get("ETL_EXECUTOR") or "in_process (the default)"
-    print(f"benchmark: {args.orders:,} orders on {day}, {SERVER_MAX_PAGE_SIZE}-record pages; ")
+    print(f"benchmark: {args.orders:,} orders on {day}, {SERVER_MAX_PAGE_SIZE}-record pages")
     print(f"  {machine()}")
     print(
         f"  {args.rounds} round(s) per variant, the tutorial {args.tutorial_rounds}; "

@@ -70,8 +70,11 @@ def stage_times(
     """Per-stage seconds from a run's event log (step starts, loads, outputs, handled outputs);
     with ``samples`` (time, RSS bytes), each stage's sampled peak as ``  peak RSS MB, <stage>``."""
     marks: dict[tuple[str, str, str], float] = {}
+    run_marks: dict[str, float] = {}
     for record in records:
         event = record.dagster_event
+        if event is not None and event.step_key is None:
+            run_marks.setdefault(event.event_type_value, record.timestamp)
         if event is None or event.step_key is None:
             continue
         output = getattr(event.event_specific_data, "step_output_handle", None)
@@ -112,6 +115,11 @@ def stage_times(
     first_start = min(at for (_, kind, _), at in marks.items() if kind == "STEP_START")
     last_end = max(at for (_, kind, _), at in marks.items() if kind == "STEP_SUCCESS")
     stages["steps, first start to last success"] = last_end - first_start
+    # Run-level events (Dagster still names them PIPELINE_*), and when they happened.
+    stages["run start → first step start"] = first_start - run_marks["PIPELINE_START"]
+    stages["last step success → run success"] = run_marks["PIPELINE_SUCCESS"] - last_end
+    stages["@run start (epoch)"] = run_marks["PIPELINE_START"]
+    stages["@run success (epoch)"] = run_marks["PIPELINE_SUCCESS"]
     return {**stages, **peaks}
 
 
