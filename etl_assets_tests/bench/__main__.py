@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import date
@@ -223,13 +222,9 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {', '.join(versions)}"
 
 
-def median_stages(runs: Iterable[Run]) -> dict[str, float]:
-    runs = list(runs)
-    names = list(dict.fromkeys(name for run in runs for name in run.stages))
-    return {
-        name: statistics.median(run.stages[name] for run in runs if name in run.stages)
-        for name in names
-    }
+def median_run(runs: list[Run]) -> Run:
+    """The round with the median wall time (the upper one of two), whose stages add up."""
+    return sorted(runs, key=lambda run: run.wall)[len(runs) // 2]
 
 
 def report(orders: int, runs: dict[str, list[Run]]) -> None:
@@ -262,18 +257,21 @@ def report(orders: int, runs: dict[str, list[Run]]) -> None:
 
 
 def print_stages(name: str, runs: list[Run]) -> None:
-    stages = median_stages(runs)
+    run = median_run(runs)
+    stages = run.stages
     peaks = {k.removeprefix("  peak RSS MB, "): v for k, v in stages.items() if "peak RSS" in k}
-    print(f"\n{name} stages (median seconds; sampled peak RSS MB of the process during each):")
+    print(
+        f"\n{name} stages of its median round ({run.wall:.2f} s; seconds, and the sampled peak "
+        "RSS MB of the process during each):"
+    )
     for stage, seconds in stages.items():
         if "peak RSS" in stage:
             continue
         peak = f"{peaks[stage]:9,.0f}" if stage in peaks else ""
         print(f"  {stage:40s} {seconds:7.2f}{peak}")
-    wall = statistics.median(run.wall for run in runs)
     steps = stages.get("steps, first start to last success")
     if steps is not None:
-        print(f"  {'whole process minus the steps':40s} {wall - steps:7.2f}")
+        print(f"  {'whole process minus the steps':40s} {run.wall - steps:7.2f}")
 
 
 # ------------------------------------------------------------------------------------------------
