@@ -200,7 +200,9 @@ def final_orders(result: dict[str, Any]) -> tuple[int, float]:
     return int(distinct), float(amount or 0.0)
 
 
-def check_same_orders(name: str, found: tuple[int, float], reference: tuple[str, int, float]):
+def check_same_orders(
+    name: str, found: tuple[int, float], reference: tuple[str, int, float]
+) -> None:
     first, orders, amount = reference
     same = found[0] == orders and math.isclose(found[1], amount, rel_tol=AMOUNT_REL_TOLERANCE)
     if not same:
