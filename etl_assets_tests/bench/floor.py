@@ -30,11 +30,6 @@ import pyarrow as pa
 FLOOR_WINDOWS = 4  # sub-windows of the day the floor fetches in parallel threads
 PAGE_SIZE = 1000
 HTTP_TIMEOUT_SECONDS = 60
-SALES_COLUMNS = (
-    "order_id", "customer_id", "product", "currency", "status", "region", "quantity",
-    "unit_price", "amount", "ordered_at", "order_date", "updated_at",
-)  # fmt: skip
-"""The business columns of ``mart.sales_table``: what the floor and dlt load too."""
 
 
 def day_window(day: date) -> tuple[datetime, datetime]:
