@@ -133,8 +133,18 @@ def daily_sales_job() -> Any:
 def run_dagster(url: str, day: date, workdir: Path) -> dict[str, Any]:
     """``daily_sales_job`` in this process (in_process executor), as a run worker executes it,
     on the instance of ``DAGSTER_HOME`` that the parent prepared (as for the CLI). Its stage
-    times are read afterwards, outside the measured process (``latest_run_stages``)."""
+    times are read afterwards, outside the measured process (``latest_run_stages``).
+
+    Run alone (e.g. under a profiler) it needs only URL, DAY, WORKDIR and OUT: the warehouse
+    and, when DAGSTER_HOME is unset, the instance go to WORKDIR."""
     began = time.perf_counter()
+    os.environ["SALES_API_URL"] = url
+    os.environ.setdefault("ETL_DUCKDB_PATH", str(workdir / "warehouse.duckdb"))
+    if not os.environ.get("DAGSTER_HOME"):
+        home = workdir / "dagster_home"
+        home.mkdir(exist_ok=True)
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        os.environ["DAGSTER_HOME"] = str(home)
     import dagster as dg
 
     with dg.DagsterInstance.get() as instance, RssSampler() as rss:
