@@ -41,8 +41,10 @@ test: lint
 reliability: install
 	$(BIN)/python -m etl_assets_tests.reliability.report $(ARGS)
 
-# Side-by-side benchmark (tutorial / floor / in-process job / dg.materialize / CLI); ARGS="--orders 1000000".
+# Side-by-side benchmark, whole processes (floor / in-process job / dagster CLI / dlt / tutorial),
+# median of 3 rounds; installs the bench extra (dlt) once. ARGS="--orders 1000000".
 bench: install
+	@$(BIN)/python -c "import dlt" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m etl_assets_tests.bench $(ARGS)
 
 api: install

@@ -1,20 +1,24 @@
-"""Side-by-side benchmark: ``python -m etl_assets_tests.bench [--orders N]``.
+"""Side-by-side benchmark: ``python -m etl_assets_tests.bench [--orders N] [--rounds R]``.
 
 One run serves N orders for one UTC day from the bundled demo API (its own process, pre-warmed),
-then runs every variant in its own subprocess so that wall time and peak RSS are per variant:
+then runs each variant R times (rounds interleaved, the tutorial baseline fewer), each time as a
+whole process measured as ``/usr/bin/time`` would: wall time, and the max RSS of the largest
+process of its tree (``wait4``'s ``ru_maxrss``). The table shows medians and ratios to the floor
+of the same run.
 
-- ``api``: a plain client (requests Session + orjson) reading the day: how fast the demo serves;
-- ``tutorial``: the classic tutorial (``requests.get`` per page, pandas, ``drop_duplicates``,
-  ``to_sql`` into SQLite) applying our cleaning rules through the per-element reference path;
-- ``floor``: the least work that gives the same table (threaded fetch of sub-windows, page
-  bodies unnested by DuckDB, one ``CREATE TABLE AS`` that cleans in SQL);
-- ``dagster``: this project's raw_records → clean/rejected_records → sales_table, i.e.
-  ``daily_sales_job`` run in this process with the in_process executor (as a run worker does),
-  against a temp DuckDB file, with per-stage times and peak memory;
-- ``materialize``: the same assets through ``dg.materialize``, the test helper, which also
-  keeps every step's output in memory until it returns;
-- ``cli``: the same through ``dagster asset materialize`` in a subprocess.
+- ``floor`` (``floor.py``): the least work that gives the same orders: http.client in four
+  threads, orjson for the ``next`` links, the page bodies as one Arrow column, one DuckDB
+  statement that cleans them into the sales table;
+- ``dagster`` (``variants.py``): this project's ``daily_sales_job`` (raw_records →
+  clean/rejected_records → sales_table) in one process, as a run worker executes it;
+- ``cli``: exactly ``dagster asset materialize -m etl_assets --select 'raw_records*'
+  --partition D`` with DAGSTER_HOME (the project's dagster.yaml), SALES_API_URL and
+  ETL_DUCKDB_PATH: the run users launch (it also builds daily_sales_summary);
+- ``dlt`` (``peer_dlt.py``): the best peer, a dlt resource yielding one Arrow table per page,
+  merged on ``order_id`` into DuckDB (needs the ``bench`` extra; skipped with a reason without);
+- ``tutorial`` (``baselines.py``): requests, pandas, ``to_sql`` into SQLite;
+- ``api``: a plain client reading the day once: how fast the demo serves.
 
-Every variant must end with the same orders (distinct order_ids and sum of amount) or the
-benchmark fails before printing any figure.
+Every run of every variant must end with the same orders (distinct order_ids and sum of amount)
+or the benchmark fails before printing the table.
 """

@@ -1,49 +1,75 @@
-"""``python -m etl_assets_tests.bench [--orders N]``: see the package docstring."""
+"""``python -m etl_assets_tests.bench [--orders N] [--rounds R]``: see the package docstring."""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
 import platform
 import re
+import shutil
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
+from dataclasses import dataclass, field
 from datetime import date
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import requests
+import duckdb
 
-from etl_assets.transform import day_window
-from etl_assets_tests.bench.baselines import FLOOR_WINDOWS, first_url
+from etl_assets_tests.bench.floor import FLOOR_WINDOWS, PageReader, day_window, first_url
 
 DEFAULT_ORDERS = 100_000
 DEFAULT_DAY = "2026-11-20"
-COMPARED = ("tutorial", "floor", "dagster", "materialize", "cli")
+DEFAULT_ROUNDS = 3
+DEFAULT_TUTORIAL_ROUNDS = 1  # ~80 s a round at 1,000,000 orders
+ROWS = ("floor", "dagster", "cli", "dlt", "tutorial")
 LABELS = {
-    "tutorial": "(a) tutorial baseline",
-    "floor": "(b) floor",
-    "dagster": "(c) daily_sales_job, in-process executor",
-    "materialize": "(c') dg.materialize (keeps outputs)",
-    "cli": "(d) dagster asset materialize",
+    "floor": "floor (http.client + orjson + Arrow + one DuckDB statement)",
+    "dagster": "in-process job (raw_records → clean/rejected → sales_table)",
+    "cli": "dagster asset materialize -m etl_assets --select 'raw_records*'",
+    "dlt": "dlt (Arrow page → merge on order_id → DuckDB)",
+    "tutorial": "tutorial (requests, pandas, to_sql into SQLite)",
 }
-ALL_VARIANTS = ("api", *COMPARED)
-SERVER_START_TIMEOUT_SECONDS = 60
+ALL_VARIANTS = ("api", *ROWS)
+CLI_SELECTION = "raw_records*"
+SERVER_MAX_PAGE_SIZE = 1000
 AMOUNT_REL_TOLERANCE = 1e-9  # sums of the same amounts in a different order
+TABLE_HEADER = (
+    "| variant | rounds | wall s | [min-max] | × floor | max RSS MB | outside the work s |"
+)
+PROJECT_INSTANCE_YAML = ("instance", "dagster.yaml")  # in the etl_assets package
 
 
 class BenchmarkMismatch(AssertionError):
     """Two variants ended with different orders: no figure is worth printing."""
 
 
+@dataclass
+class Run:
+    """One measured process: its wall time and max RSS as ``/usr/bin/time`` reports them."""
+
+    wall: float
+    max_rss_mb: float
+    seconds: float  # its work: from its first request to its table written (for Dagster: steps)
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------
+# The demo API
+
+
 def start_server(orders: int) -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "etl_assets.demo", "--port", "0"]
-    command += ["--orders-per-day", str(orders), "--max-page-size", "1000"]
+    command += ["--orders-per-day", str(orders), "--max-page-size", str(SERVER_MAX_PAGE_SIZE)]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     line = server.stdout.readline()
@@ -60,8 +86,9 @@ def prewarm(url: str, day: date) -> float:
     start, end = day_window(day)
     step = (end - start) / FLOOR_WINDOWS
     windows = [(start, end)] + [(start + step * k, start + step * (k + 1)) for k in range(4)]
-    for low, high in windows:
-        requests.get(first_url(url, low, high), timeout=600).raise_for_status()
+    with PageReader(url) as reader:
+        for low, high in windows:
+            reader.get(first_url(url, low, high))
     return time.perf_counter() - began
 
 
@@ -70,87 +97,186 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_variant(name: str, url: str, day: date, workdir: Path) -> dict[str, Any]:
-    """Run one variant in its own process; add its peak RSS (its process tree's maximum)."""
-    out = workdir / f"{name}.json"
-    command = [sys.executable, "-m", "etl_assets_tests.bench.variants", name, url]
-    log = workdir / f"{name}.log"
+# ------------------------------------------------------------------------------------------------
+# Running and measuring one variant
+
+
+def measure(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, float]:
+    """Run ``command`` to its end; its wall time and the max RSS (MB) of the largest process of
+    its tree, from ``wait4`` (what ``/usr/bin/time -f %M`` reports: the child's peak or that of
+    any descendant it waited for), and when it started (epoch seconds)."""
     with log.open("w") as sink:  # Dagster logs every event: keep them out of the report
-        child = subprocess.Popen([*command, day.isoformat(), str(out)], stdout=sink, stderr=sink)
+        started = time.time()
+        began = time.perf_counter()
+        child = subprocess.Popen(command, env=env, stdout=sink, stderr=sink)
         _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - began
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
-        tail = log.read_text()[-3000:]
-        raise RuntimeError(f"variant {name} failed (exit code {child.returncode}):\n{tail}")
-    result = json.loads(out.read_text())
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
-    return result
-
-
-def check_same_orders(results: dict[str, dict[str, Any]]) -> tuple[int, float]:
-    compared = [name for name in COMPARED if name in results]
-    reference = results[compared[0]]
-    for name in compared[1:]:
-        other = results[name]
-        same_count = other["orders"] == reference["orders"]
-        same_amount = math.isclose(
-            other["amount"], reference["amount"], rel_tol=AMOUNT_REL_TOLERANCE
+        raise RuntimeError(
+            f"{' '.join(command[:6])} ... failed (exit code {child.returncode}):\n"
+            + log.read_text()[-3000:]
         )
-        if not (same_count and same_amount):
-            raise BenchmarkMismatch(
-                f"{name} ended with {other['orders']} orders / amount {other['amount']!r}, "
-                f"{compared[0]} with {reference['orders']} / {reference['amount']!r}"
-            )
-    return reference["orders"], reference["amount"]
+    return wall, usage.ru_maxrss / 1024, started
+
+
+def dagster_environment(url: str, workdir: Path) -> dict[str, str]:
+    """DAGSTER_HOME (the project's dagster.yaml), SALES_API_URL and ETL_DUCKDB_PATH."""
+    home = workdir / "dagster_home"
+    home.mkdir()
+    spec = importlib.util.find_spec("etl_assets")  # finds the package without importing it
+    assert spec is not None and spec.submodule_search_locations
+    template = Path(next(iter(spec.submodule_search_locations)), *PROJECT_INSTANCE_YAML)
+    shutil.copy(template, home / "dagster.yaml")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
+    environ.pop("SALES_API_TOKEN", None)
+    return {
+        **environ,
+        "DAGSTER_HOME": str(home),
+        "SALES_API_URL": url,
+        "ETL_DUCKDB_PATH": str(workdir / "warehouse.duckdb"),
+    }
+
+
+def dagster_executable() -> str:
+    beside = Path(sys.executable).with_name("dagster")
+    found = str(beside) if beside.exists() else shutil.which("dagster")
+    if not found:
+        raise RuntimeError("the dagster command is not installed (make install)")
+    return found
+
+
+def run_once(name: str, url: str, day: date, workdir: Path) -> tuple[Run, dict[str, Any]]:
+    """Measure one variant in its own process; return the run and where its table is."""
+    out = workdir / "result.json"
+    env = dict(os.environ)
+    if name == "cli":
+        env = dagster_environment(url, workdir)
+        command = [dagster_executable(), "asset", "materialize", "-m", "etl_assets"]
+        command += ["--select", CLI_SELECTION, "--partition", day.isoformat()]
+    else:
+        if name == "dagster":
+            env = {**dagster_environment(url, workdir), "ETL_EXECUTOR": "in_process"}
+        command = [sys.executable, "-m", "etl_assets_tests.bench.variants", name, url]
+        command += [day.isoformat(), str(workdir), str(out)]
+    wall, max_rss, started = measure(command, env, workdir / f"{name}.log")
+    if name == "cli":
+        result: dict[str, Any] = {"database": env["ETL_DUCKDB_PATH"], "table": "mart.sales_table"}
+    else:
+        result = json.loads(out.read_text())
+    stages = dict(result.get("stages", {}))
+    if name in ("dagster", "cli"):
+        stages.update(dagster_stages(env, workdir, result.pop("rss_samples", None)))
+        stages["process start → run start"] = stages.pop("@run start (epoch)") - started
+        stages["run success → process exit"] = started + wall - stages.pop("@run success (epoch)")
+    steps = stages.get("steps, first start to last success")
+    seconds = float(steps if steps is not None else result.get("seconds", wall))
+    return Run(wall, max_rss, seconds, stages), result
+
+
+def dagster_stages(env: dict[str, str], workdir: Path, samples: Any) -> dict[str, float]:
+    """The stage times of the run just made, read from its instance by a process not measured."""
+    out, samples_file = workdir / "stages.json", workdir / "samples.json"
+    command = [sys.executable, "-m", "etl_assets_tests.bench.variants", "stages", str(out)]
+    if samples:
+        samples_file.write_text(json.dumps(samples))
+        command.append(str(samples_file))
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    return json.loads(out.read_text())
+
+
+def final_orders(result: dict[str, Any]) -> tuple[int, float]:
+    """Distinct order_ids and the sum of amount of the table a variant loaded."""
+    sql = f"SELECT count(DISTINCT order_id), sum(amount) FROM {result['table']}"
+    database = result["database"]
+    if database.endswith(".sqlite"):
+        with sqlite3.connect(database) as connection:
+            distinct, amount = connection.execute(sql).fetchone()
+    else:
+        with duckdb.connect(database, read_only=True) as connection:
+            row = connection.execute(sql).fetchone()
+            assert row is not None
+            distinct, amount = row
+    return int(distinct), float(amount or 0.0)
+
+
+def check_same_orders(
+    name: str, found: tuple[int, float], reference: tuple[str, int, float]
+) -> None:
+    first, orders, amount = reference
+    same = found[0] == orders and math.isclose(found[1], amount, rel_tol=AMOUNT_REL_TOLERANCE)
+    if not same:
+        raise BenchmarkMismatch(
+            f"{name} ended with {found[0]} orders / amount {found[1]!r}, "
+            f"{first} with {orders} / {amount!r}: no figure is printed"
+        )
+
+
+# ------------------------------------------------------------------------------------------------
+# Report
 
 
 def machine() -> str:
-    versions = ", ".join(
-        f"{package} {version(package)}"
-        for package in ("dagster", "duckdb", "pandas", "orjson", "pysimdjson")
-    )
-    return f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {versions}"
+    versions = []
+    for package in ("dagster", "duckdb", "pandas", "pyarrow", "orjson", "dlt"):
+        with suppress(PackageNotFoundError):
+            versions.append(f"{package} {version(package)}")
+    return f"{os.cpu_count()} CPUs, Python {platform.python_version()}, {', '.join(versions)}"
 
 
-def report(orders: int, results: dict[str, dict[str, Any]], server_cpu: float) -> None:
-    api = results.get("api")
-    if api:
-        rate = api["elements"] / api["wall"]
-        print(
-            f"demo API, plain client (requests Session + orjson): {api['elements']} elements "
-            f"in {api['pages']} pages, {api['wall']:.2f} s = {rate:,.0f} elements/s; "
-            f"server CPU {server_cpu:.2f} s = {api['elements'] / max(server_cpu, 1e-9):,.0f}"
-            " elements per server CPU second"
-        )
+def median_run(runs: list[Run]) -> Run:
+    """The round with the median wall time (the upper one of two), whose stages add up."""
+    return sorted(runs, key=lambda run: run.wall)[len(runs) // 2]
+
+
+def report(orders: int, runs: dict[str, list[Run]]) -> None:
+    floor = statistics.median(run.wall for run in runs["floor"]) if "floor" in runs else None
     print()
-    print("| variant | wall s | orders/s | peak RSS MB | vs tutorial | vs floor |")
-    print("|---|---:|---:|---:|---:|---:|")
-    tutorial, floor = results["tutorial"]["wall"], results["floor"]["wall"]
-    for name in COMPARED:
-        wall, peak = results[name]["wall"], results[name]["peak_rss_mb"]
-        print(
-            f"| {LABELS[name]} | {wall:.2f} | {orders / wall:,.0f} | {peak:,.0f} "
-            f"| {versus(tutorial / wall)} | {wall / floor:.2f}× the floor's time |"
-        )
-    print_stages(results["dagster"])
-
-
-def versus(speedup: float) -> str:
-    """``2.50× faster`` or ``1.25× slower``."""
-    return f"{speedup:.2f}× faster" if speedup >= 1 else f"{1 / speedup:.2f}× slower"
-
-
-def print_stages(dagster: dict[str, Any]) -> None:
+    print("Whole processes: wall time and the max RSS of the largest process (wait4, as")
+    print("/usr/bin/time -f %M reports it); median over the rounds, [min-max] of wall beside it.")
+    print("Outside the work: start-up, imports, definitions, instance, exit (wall minus the time")
+    print("from the first request to the table written; for Dagster, minus the steps).")
     print()
-    print("dagster (in-process) stages: seconds, and the process's peak RSS (MB) during each")
-    stages = dagster["stages"]
+    print(TABLE_HEADER)
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name in ROWS:
+        if name not in runs:
+            continue
+        walls = [run.wall for run in runs[name]]
+        wall = statistics.median(walls)
+        rss = statistics.median(run.max_rss_mb for run in runs[name])
+        outside = statistics.median(run.wall - run.seconds for run in runs[name])
+        ratio = f"{wall / floor:.2f}×" if floor else "–"
+        print(
+            f"| {LABELS[name]} | {len(walls)} | {wall:.2f} | [{min(walls):.2f}-{max(walls):.2f}]"
+            f" | {ratio} | {rss:,.0f} | {outside:.2f} |"
+        )
+    print(f"\n{orders:,} orders; orders/s of the floor: ", end="")
+    print(f"{orders / floor:,.0f}" if floor else "–")
+    for name in ROWS:
+        if name in runs and runs[name][0].stages:
+            print_stages(name, runs[name])
+
+
+def print_stages(name: str, runs: list[Run]) -> None:
+    run = median_run(runs)
+    stages = run.stages
     peaks = {k.removeprefix("  peak RSS MB, "): v for k, v in stages.items() if "peak RSS" in k}
+    print(
+        f"\n{name} stages of its median round ({run.wall:.2f} s; seconds, and the sampled peak "
+        "RSS MB of the process during each):"
+    )
     for stage, seconds in stages.items():
-        if "peak RSS" not in stage:
-            peak = f"{peaks[stage]:9,.0f}" if stage in peaks else ""
-            print(f"  {stage:32s} {seconds:7.2f}{peak}")
-    counted = sum(s for name, s in stages.items() if not name.startswith(" "))
-    print(f"  {'Dagster overhead (rest)':32s} {dagster['wall'] - counted:7.2f}")
+        if "peak RSS" in stage:
+            continue
+        peak = f"{peaks[stage]:9,.0f}" if stage in peaks else ""
+        print(f"  {stage:40s} {seconds:7.2f}{peak}")
+    steps = stages.get("steps, first start to last success")
+    if steps is not None:
+        print(f"  {'whole process minus the steps':40s} {run.wall - steps:7.2f}")
+
+
+# ------------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -158,44 +284,76 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=DEFAULT_ORDERS, help="orders for the day")
     parser.add_argument("--day", default=DEFAULT_DAY, help="UTC day (default: %(default)s)")
     parser.add_argument(
-        "--only",
-        help="comma-separated variants to run (no comparison table), e.g. dagster,floor",
+        "--rounds", type=int, default=DEFAULT_ROUNDS, help="rounds per variant (median)"
     )
+    parser.add_argument(
+        "--tutorial-rounds",
+        type=int,
+        default=DEFAULT_TUTORIAL_ROUNDS,
+        help="rounds of the slow tutorial baseline (default: %(default)s)",
+    )
+    parser.add_argument("--only", help="comma-separated variants to run, e.g. floor,dagster")
     args = parser.parse_args(argv)
     day = date.fromisoformat(args.day)
     variants = args.only.split(",") if args.only else list(ALL_VARIANTS)
     unknown = sorted(set(variants) - set(ALL_VARIANTS))
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(ALL_VARIANTS)}")
-    print(f"benchmark: {args.orders:,} orders on {day}, 1000-record pages; {machine()}")
+    if "dlt" in variants and importlib.util.find_spec("dlt") is None:
+        variants.remove("dlt")
+        print("dlt row skipped: dlt is not installed (pip install -e '.[bench]', or make bench)")
+    executor = os.environ.get("ETL_EXECUTOR") or "in_process (the default)"
+    print(f"benchmark: {args.orders:,} orders on {day}, {SERVER_MAX_PAGE_SIZE}-record pages")
+    print(f"  {machine()}")
+    print(
+        f"  {args.rounds} round(s) per variant, the tutorial {args.tutorial_rounds}; "
+        f"the cli row's executor: {executor}"
+    )
     server, url = start_server(args.orders)
+    runs: dict[str, list[Run]] = {}
+    reference: tuple[str, int, float] | None = None
     try:
         print(f"demo API {url} (pid {server.pid}) pre-warmed in {prewarm(url, day):.1f} s")
-        results: dict[str, dict[str, Any]] = {}
-        server_cpu = 0.0
-        with tempfile.TemporaryDirectory(prefix="etl-bench-") as workdir:
+        for round_number in range(1, args.rounds + 1):
             for name in variants:
-                before = cpu_seconds(server.pid)
-                results[name] = run_variant(name, url, day, Path(workdir))
-                if name == "api":
-                    server_cpu = cpu_seconds(server.pid) - before
+                if name == "api" and round_number > 1:
+                    continue
+                if name == "tutorial" and round_number > args.tutorial_rounds:
+                    continue
+                with tempfile.TemporaryDirectory(prefix=f"etl-bench-{name}-") as workdir:
+                    before = cpu_seconds(server.pid)
+                    run, result = run_once(name, url, day, Path(workdir))
+                    if name == "api":
+                        server_cpu = cpu_seconds(server.pid) - before
+                        print_api(result, server_cpu)
+                        continue
+                    found = final_orders(result)
+                reference = reference or (name, *found)
+                check_same_orders(name, found, reference)
+                runs.setdefault(name, []).append(run)
                 print(
-                    f"  {name}: {results[name]['wall']:.2f} s, "
-                    f"peak RSS {results[name]['peak_rss_mb']:,.0f} MB",
+                    f"  round {round_number} {name}: {run.wall:.2f} s, "
+                    f"max RSS {run.max_rss_mb:,.0f} MB",
                     flush=True,
                 )
     finally:
         server.terminate()
         server.wait(timeout=30)
-    if not set(results) & set(COMPARED):
+    if reference is None:
         return 0
-    count, amount = check_same_orders(results)
-    print(f"equality check passed: every variant loaded {count} orders, amount {amount:,.2f}")
-    if set(COMPARED) <= set(results):
-        report(args.orders, results, server_cpu)
-    elif "dagster" in results:
-        print_stages(results["dagster"])
+    _, orders, amount = reference
+    print(f"equality check passed: every run loaded {orders} orders, amount {amount:,.2f}")
+    report(args.orders, runs)
     return 0
+
+
+def print_api(result: dict[str, Any], server_cpu: float) -> None:
+    elements, wall = result["elements"], result["seconds"]
+    print(
+        f"demo API, plain client (http.client + orjson): {elements} elements in "
+        f"{result['pages']} pages, {wall:.2f} s = {elements / wall:,.0f} elements/s; server CPU "
+        f"{server_cpu:.2f} s = {elements / max(server_cpu, 1e-9):,.0f} elements per CPU second"
+    )
 
 
 if __name__ == "__main__":

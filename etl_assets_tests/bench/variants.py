@@ -1,18 +1,22 @@
-"""The benchmark's variants; each runs in its own process (``python -m ...variants NAME ...``).
+"""The benchmark's variants, each run as its own process and measured whole by the parent:
+``python -m etl_assets_tests.bench.variants NAME URL DAY WORKDIR OUT``.
 
-This module holds the Dagster ones; ``baselines.py`` the plain client, tutorial and floor.
+Each variant imports only what it uses (this module imports nothing but the standard library at
+the top), reads one UTC day from the demo API at URL, loads it into a database in WORKDIR and
+writes to OUT, as JSON, where its table is (``database``, ``table``), the seconds of its own work
+(``seconds``, after its imports) and, for some, ``stages``. The parent counts the orders.
 
-Every variant reads one UTC day from the demo API at ``url`` and reports, as JSON, its wall time,
-the orders of its final table (distinct order_ids, sum of amount) and variant-specific figures.
+This module holds the Dagster variant (``dagster``: ``daily_sales_job`` in this process, as a
+run worker executes it) and reads the stage times of a Dagster run from its event log
+(``stages``, also used for the ``cli`` row after ``dagster asset materialize`` exits).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -20,39 +24,22 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
-from etl_assets_tests.bench.baselines import final_orders, run_api, run_floor, run_tutorial
-
-SELECTION = ["raw_records", "clean_records", "rejected_records", "sales_table"]
-
-
-# ------------------------------------------------------------------------------------------------
-# dagster (in-process dg.materialize) and cli (dagster asset materialize in a subprocess)
-
-
-def _environment(url: str, workdir: Path, name: str) -> dict[str, str]:
-    home = workdir / f"{name}_home"
-    home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    return {
-        "SALES_API_URL": url,
-        "ETL_DUCKDB_PATH": str(workdir / f"{name}.duckdb"),
-        "DAGSTER_HOME": str(home),
-    }
-
-
-def _warehouse_orders(path: str, day: date) -> dict[str, float]:
-    with duckdb.connect(path, read_only=True) as connection:
-        return final_orders(
-            connection,
-            "SELECT count(DISTINCT order_id), sum(amount) FROM mart.sales_table"
-            f" WHERE order_date = DATE '{day.isoformat()}'",
-        )
+RUNNERS = {
+    "api": ("etl_assets_tests.bench.floor", "run_api"),
+    "floor": ("etl_assets_tests.bench.floor", "run_floor"),
+    "dlt": ("etl_assets_tests.bench.peer_dlt", "run_dlt"),
+    "tutorial": ("etl_assets_tests.bench.baselines", "run_tutorial"),
+    "dagster": ("etl_assets_tests.bench.variants", "run_dagster"),
+}
+"""Variant name -> (module, function) run in the variant's process."""
 
 
 class RssSampler:
-    """Samples this process's resident memory every few milliseconds, for per-stage peaks."""
+    """Samples this process's resident memory every few milliseconds, for per-stage peaks.
+
+    Indicative only (it misses peaks shorter than the interval): the reported memory of a
+    variant is its process's exact max RSS, which the parent reads from ``wait4``.
+    """
 
     def __init__(self, interval: float = 0.02) -> None:
         self.samples: list[tuple[float, int]] = []
@@ -76,18 +63,18 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
-    def peak_mb(self, start: float, end: float) -> float:
-        inside = [rss for at, rss in self.samples if start <= at <= end]
-        return max(inside, default=0) / 2**20
-
 
 def stage_times(
-    records: list[Any], materialize_metadata: dict[str, Any], rss: RssSampler | None = None
+    records: list[Any], samples: list[tuple[float, int]] | None = None
 ) -> dict[str, float]:
-    """Per-stage seconds from the run's event log (step starts, loads, outputs, handled outputs)."""
+    """Per-stage seconds from a run's event log (step starts, loads, outputs, handled outputs);
+    with ``samples`` (time, RSS bytes), each stage's sampled peak as ``  peak RSS MB, <stage>``."""
     marks: dict[tuple[str, str, str], float] = {}
+    run_marks: dict[str, float] = {}
     for record in records:
         event = record.dagster_event
+        if event is not None and event.step_key is None:
+            run_marks.setdefault(event.event_type_value, record.timestamp)
         if event is None or event.step_key is None:
             continue
         output = getattr(event.event_specific_data, "step_output_handle", None)
@@ -95,52 +82,45 @@ def stage_times(
         name = getattr(event.event_specific_data, "output_name", name) or ""
         marks.setdefault((event.step_key, event.event_type_value, name), record.timestamp)
 
-    peaks: dict[str, float] = {}
-
-    def span(step: str, first: tuple[str, str], second: tuple[str, str]) -> float:
-        start, end = marks[(step, *first)], marks[(step, *second)]
-        if rss is not None:
-            peaks[f"{step}: {first[1] or first[0]} → {second[1] or second[0]}"] = rss.peak_mb(
-                start, end
-            )
-        return end - start
-
     raw, clean, sales = "raw_records", "clean_and_rejected_records", "sales_table"
-    start, success = ("STEP_START", ""), ("STEP_SUCCESS", "")
-    loaded = ("LOADED_INPUT", "")
-
-    def out(kind: str, name: str) -> tuple[str, str]:
-        return (kind, name)
-
-    stages = {
-        "extract (fetch + raw frame)": span(raw, start, out("STEP_OUTPUT", "result")),
-        "write raw_records": span(
-            raw, out("STEP_OUTPUT", "result"), out("HANDLED_OUTPUT", "result")
-        ),
-        "raw checks": span(raw, out("HANDLED_OUTPUT", "result"), success),
-        "load raw_records": span(clean, start, loaded),
-        "clean": span(clean, loaded, out("STEP_OUTPUT", "clean_records")),
-        "write clean_records": span(
-            clean, out("STEP_OUTPUT", "clean_records"), out("HANDLED_OUTPUT", "clean_records")
-        ),
-        "write rejected_records": span(
+    spans = {
+        "extract (fetch + raw frame)": (raw, ("STEP_START", ""), ("STEP_OUTPUT", "result")),
+        "write raw_records": (raw, ("STEP_OUTPUT", "result"), ("HANDLED_OUTPUT", "result")),
+        "raw checks": (raw, ("HANDLED_OUTPUT", "result"), ("STEP_SUCCESS", "")),
+        "load raw_records": (clean, ("STEP_START", ""), ("LOADED_INPUT", "")),
+        "clean": (clean, ("LOADED_INPUT", ""), ("STEP_OUTPUT", "clean_records")),
+        "write clean_records": (
             clean,
-            out("STEP_OUTPUT", "rejected_records"),
-            out("HANDLED_OUTPUT", "rejected_records"),
+            ("STEP_OUTPUT", "clean_records"),
+            ("HANDLED_OUTPUT", "clean_records"),
         ),
-        "clean checks": span(clean, out("HANDLED_OUTPUT", "rejected_records"), success),
-        "load clean_records": span(sales, start, loaded),
-        "sales rows": span(sales, loaded, out("STEP_OUTPUT", "result")),
-        "write sales_table": span(
-            sales, out("STEP_OUTPUT", "result"), out("HANDLED_OUTPUT", "result")
+        "write rejected_records": (
+            clean,
+            ("STEP_OUTPUT", "rejected_records"),
+            ("HANDLED_OUTPUT", "rejected_records"),
         ),
+        "clean checks": (clean, ("HANDLED_OUTPUT", "rejected_records"), ("STEP_SUCCESS", "")),
+        "load clean_records": (sales, ("STEP_START", ""), ("LOADED_INPUT", "")),
+        "sales rows": (sales, ("LOADED_INPUT", ""), ("STEP_OUTPUT", "result")),
+        "write sales_table": (sales, ("STEP_OUTPUT", "result"), ("HANDLED_OUTPUT", "result")),
     }
-    if "extract_seconds" in materialize_metadata:
-        stages["  of which fetch + raw frame"] = float(materialize_metadata["extract_seconds"])
-    if rss is not None:
-        for stage, peak in zip(list(stages), peaks.values(), strict=False):
-            stages[f"  peak RSS MB, {stage}"] = peak
-    return stages
+    stages: dict[str, float] = {}
+    peaks: dict[str, float] = {}
+    for stage, (step, first, second) in spans.items():
+        start, end = marks[(step, *first)], marks[(step, *second)]
+        stages[stage] = end - start
+        if samples:
+            inside = [rss for at, rss in samples if start <= at <= end]
+            peaks[f"  peak RSS MB, {stage}"] = max(inside, default=0) / 2**20
+    first_start = min(at for (_, kind, _), at in marks.items() if kind == "STEP_START")
+    last_end = max(at for (_, kind, _), at in marks.items() if kind == "STEP_SUCCESS")
+    stages["steps, first start to last success"] = last_end - first_start
+    # Run-level events (Dagster still names them PIPELINE_*), and when they happened.
+    stages["run start → first step start"] = first_start - run_marks["PIPELINE_START"]
+    stages["last step success → run success"] = run_marks["PIPELINE_SUCCESS"] - last_end
+    stages["@run start (epoch)"] = run_marks["PIPELINE_START"]
+    stages["@run success (epoch)"] = run_marks["PIPELINE_SUCCESS"]
+    return {**stages, **peaks}
 
 
 def daily_sales_job() -> Any:
@@ -151,93 +131,60 @@ def daily_sales_job() -> Any:
 
 
 def run_dagster(url: str, day: date, workdir: Path) -> dict[str, Any]:
-    """``daily_sales_job`` in this process (in_process executor), as a run worker executes it.
+    """``daily_sales_job`` in this process (in_process executor), as a run worker executes it,
+    on the instance of ``DAGSTER_HOME`` that the parent prepared (as for the CLI). Its stage
+    times are read afterwards, outside the measured process (``latest_run_stages``).
 
-    Not ``dg.materialize``: that test helper keeps every step's output in memory until it
-    returns (output capture), which ``materialize_wall``/``materialize_peak_mb`` report apart.
-    """
-    os.environ.update(_environment(url, workdir, "dagster"))
+    Run alone (e.g. under a profiler) it needs only URL, DAY, WORKDIR and OUT: the warehouse
+    and, when DAGSTER_HOME is unset, the instance go to WORKDIR."""
+    began = time.perf_counter()
+    os.environ["SALES_API_URL"] = url
+    os.environ.setdefault("ETL_DUCKDB_PATH", str(workdir / "warehouse.duckdb"))
+    if not os.environ.get("DAGSTER_HOME"):
+        home = workdir / "dagster_home"
+        home.mkdir(exist_ok=True)
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        os.environ["DAGSTER_HOME"] = str(home)
     import dagster as dg
 
-    in_process = {"execution": {"config": {"in_process": {}}}}
-    with dg.instance_for_test() as instance, RssSampler() as rss:
-        began = time.perf_counter()
+    with dg.DagsterInstance.get() as instance, RssSampler() as rss:
+        started = time.perf_counter()
         result = dg.execute_job(
             dg.reconstructable(daily_sales_job),
             instance=instance,
-            run_config=in_process,
             tags={"dagster/partition": day.isoformat()},
         )
-        wall = time.perf_counter() - began
+        executed = time.perf_counter()
         if not result.success:
             raise RuntimeError("daily_sales_job failed")
-        records = list(instance.all_logs(result.run_id))
-        raw_metadata = _materialization_metadata(records, "raw_records")
-        stages = stage_times(records, raw_metadata, rss)
-        peak = rss.peak_mb(0, time.time())
-    orders = _warehouse_orders(os.environ["ETL_DUCKDB_PATH"], day)
-    return {"wall": wall, "stages": stages, "peak_mb": peak, **orders}
+    return {
+        "seconds": executed - began,
+        "stages": {"imports, instance": started - began, "execute_job": executed - started},
+        "rss_samples": rss.samples,
+        "database": os.environ["ETL_DUCKDB_PATH"],
+        "table": "mart.sales_table",
+    }
 
 
-def _materialization_metadata(records: list[Any], asset: str) -> dict[str, Any]:
-    for record in records:
-        event = record.dagster_event
-        if event is not None and event.event_type_value == "ASSET_MATERIALIZATION":
-            materialization = event.event_specific_data.materialization
-            if materialization.asset_key.path[-1] == asset:
-                return {key: value.value for key, value in materialization.metadata.items()}
-    return {}
-
-
-def run_materialize(url: str, day: date, workdir: Path) -> dict[str, Any]:
-    """The same assets through ``dg.materialize`` (the test helper, with output capture)."""
-    os.environ.update(_environment(url, workdir, "materialize"))
+def latest_run_stages(samples: list[tuple[float, int]] | None = None) -> dict[str, float]:
+    """The stage times of the latest run on the ``DAGSTER_HOME`` instance."""
     import dagster as dg
 
-    from etl_assets.definitions import build_definitions
-
-    defs = build_definitions()
-    with dg.instance_for_test() as instance:
-        began = time.perf_counter()
-        result = dg.materialize(
-            list(defs.assets or []),
-            resources=defs.resources,
-            selection=SELECTION,
-            partition_key=day.isoformat(),
-            instance=instance,
-        )
-        wall = time.perf_counter() - began
-        if not result.success:
-            raise RuntimeError("dg.materialize failed")
-    return {"wall": wall, **_warehouse_orders(os.environ["ETL_DUCKDB_PATH"], day)}
-
-
-def run_cli(url: str, day: date, workdir: Path) -> dict[str, Any]:
-    env = {**os.environ, **_environment(url, workdir, "cli")}
-    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "etl_assets"]
-    command += ["--select", ",".join(SELECTION), "--partition", day.isoformat()]
-    began = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - began
-    if done.returncode != 0:
-        raise RuntimeError(f"dagster asset materialize failed:\n{done.stderr[-3000:]}")
-    return {"wall": wall, **_warehouse_orders(env["ETL_DUCKDB_PATH"], day)}
-
-
-VARIANTS: dict[str, Callable[[str, date, Path], dict[str, Any]]] = {
-    "api": run_api,
-    "tutorial": run_tutorial,
-    "floor": run_floor,
-    "dagster": run_dagster,
-    "materialize": run_materialize,
-    "cli": run_cli,
-}
+    with dg.DagsterInstance.get() as instance:
+        [run] = instance.get_runs(limit=1)
+        return stage_times(list(instance.all_logs(run.run_id)), samples)
 
 
 def main(argv: list[str]) -> int:
-    name, url, day, out = argv
-    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as workdir:
-        result = VARIANTS[name](url, date.fromisoformat(day), Path(workdir))
+    if argv[:1] == ["stages"]:  # stages OUT [SAMPLES]: not a variant, not measured
+        samples = json.loads(Path(argv[2]).read_text()) if len(argv) > 2 else None
+        Path(argv[1]).write_text(json.dumps(latest_run_stages(samples)))
+        return 0
+    name, url, day, workdir, out = argv
+    module, function = RUNNERS[name]
+    runner: Callable[[str, date, Path], dict[str, Any]]
+    runner = getattr(importlib.import_module(module), function)
+    result = runner(url, date.fromisoformat(day), Path(workdir))
     Path(out).write_text(json.dumps(result))
     return 0
 
