@@ -136,8 +136,8 @@ def _read_parsed(response: requests.Response, charset: str) -> PageContent:
         body = orjson.loads(response.content)
         strict_body = response.content
     except orjson.JSONDecodeError:
-        try:
-            body = response.json()
+        try:  # Python's json, not response.json(): requests would pick simplejson if installed
+            body = json.loads(response.text)
         except ValueError:
             problem = f"body is not JSON (starts with {response.text[:80]!r})"
     if problem is not None:  # raised here, outside the except: no chained context

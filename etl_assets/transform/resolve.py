@@ -30,7 +30,8 @@ class Resolution:
     """What resolving the versions of a day gives."""
 
     clean: pa.Table
-    """One row per complete order: the clean_records columns, by order_id."""
+    """One row per complete order: the clean_records columns, in no particular order (sorting
+    a day of rows would hold a second copy of it: ~200 MB at 1M orders)."""
     incomplete: pa.Table
     """The winners of the orders still lacking a required field once filled: ``order_id``,
     lineage, payload ``p`` and a ``missing_<field>`` flag per required field."""
@@ -94,7 +95,7 @@ SELECT * FROM multi_resolved
         clean=f"""
 SELECT {key}, {", ".join(fillable)}, CAST({contract.placed.column_name} AS DATE) AS order_date,
     {version}, _record_index, _versions, nullif(concat_ws(',', {filled}), '') AS _filled_fields
-FROM resolved WHERE {complete} ORDER BY {key}
+FROM resolved WHERE {complete}
 """,
         incomplete=f"""
 SELECT resolved.{key} AS order_id, elements._record_index, elements._page, elements._position,
