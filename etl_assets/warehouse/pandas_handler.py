@@ -28,6 +28,7 @@ from etl_assets.warehouse.duckdb_client import (
     fetch_scalar,
     qualified_name,
     quote_identifier,
+    supports_column_compression,
     table_exists,
 )
 from etl_assets.warehouse.memory import release_free_memory
@@ -171,9 +172,8 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         for name, type_ in inferred.items():
             if name.casefold() not in declared_folded:
                 wanted[name] = type_
-        table_columns = _create_or_evolve(
-            context, connection, table_slice, wanted, _compressions(declared)
-        )
+        compressions = _compressions(declared) if supports_column_compression(connection) else {}
+        table_columns = _create_or_evolve(context, connection, table_slice, wanted, compressions)
         self._insert(connection, table_slice, view, list(frame.columns), table_columns, declared)
         connection.unregister(view)
 
