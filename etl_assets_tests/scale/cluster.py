@@ -143,7 +143,7 @@ class Cluster:
             process.stop()
 
     # -- Dagster -----------------------------------------------------------------------------
-    def instance(self):  # noqa: ANN201 - DagsterInstance
+    def instance(self):
         """The deployment's instance (PostgreSQL), as the processes see it."""
         import dagster as dg
 
@@ -167,22 +167,22 @@ class Cluster:
             raise AssertionError(f"launchPartitionBackfill: {launched}\n{self.logs()}")
         return str(launched["backfillId"])
 
-    def wait_for_backfill(self, backfill_id: str, timeout: float) -> list[Any]:
-        """Wait until the backfill is done and its runs have ended; return their records."""
+    def wait_for_backfill(self, backfill_id: str, runs: int, timeout: float) -> list[Any]:
+        """Wait until the backfill's ``runs`` runs have ended; return their records.
+
+        (The backfill's own status turns COMPLETED only at the daemon's next 30 s iteration.)"""
         import dagster as dg
 
         instance = self.instance()
         deadline = time.monotonic() + timeout
-        finished = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
         while True:
-            status = self.graphql(BACKFILL_STATUS_QUERY, {"id": backfill_id})
-            state = status["partitionBackfillOrError"].get("status")
             records = instance.get_run_records(dg.RunsFilter(tags={BACKFILL_TAG: backfill_id}))
-            if state in finished and all(r.dagster_run.is_finished for r in records):
+            if len(records) >= runs and all(r.dagster_run.is_finished for r in records):
                 return list(records)
             if time.monotonic() > deadline:
+                status = self.graphql(BACKFILL_STATUS_QUERY, {"id": backfill_id})
                 raise AssertionError(
-                    f"backfill {backfill_id} not done in {timeout:.0f} s (status {state},"
+                    f"backfill {backfill_id} not done in {timeout:.0f} s ({status},"
                     f" runs {[r.dagster_run.status.value for r in records]})\n{self.logs()}"
                 )
             time.sleep(1.0)

@@ -67,7 +67,7 @@ def postgres_url(database: str, *, password: str = FAKE_PASSWORD) -> str:
     return f"postgresql://{PG_USER}:{password}@{PG_HOST}:{PG_PORT}/{database}"
 
 
-def _admin():  # noqa: ANN202 - psycopg2 connection
+def _admin():
     import psycopg2
 
     connection = psycopg2.connect(

@@ -18,12 +18,12 @@ import pytest
 pytest.importorskip("dagster_celery", reason="the 'scale' extra is not installed")
 pytest.importorskip("duckdb_extension_ducklake", reason="the 'scale' extra is not installed")
 
-import dagster as dg  # noqa: E402
+import dagster as dg
 
-from etl_assets.scale.settings import DuckLakeSettings  # noqa: E402
-from etl_assets.warehouse.ducklake import connect_ducklake  # noqa: E402
-from etl_assets_tests.scale.cluster import Cluster, running_cluster  # noqa: E402
-from etl_assets_tests.scale.services import FAKE_PASSWORD  # noqa: E402
+from etl_assets.scale.settings import DuckLakeSettings
+from etl_assets.warehouse.ducklake import connect_ducklake
+from etl_assets_tests.scale.cluster import Cluster, running_cluster
+from etl_assets_tests.scale.services import FAKE_PASSWORD
 
 pytestmark = pytest.mark.slow
 
@@ -136,7 +136,7 @@ def assert_no_password_written(cluster: Cluster) -> None:
 def test_backfill_runs_on_two_celery_workers_into_ducklake(tmp_path: Path) -> None:
     with running_cluster(tmp_path, workers=("w1", "w2"), max_runs=3) as cluster:
         backfill = cluster.launch_backfill(DAYS)
-        records = cluster.wait_for_backfill(backfill, BACKFILL_TIMEOUT_SECONDS)
+        records = cluster.wait_for_backfill(backfill, len(DAYS), BACKFILL_TIMEOUT_SECONDS)
         instance = cluster.instance()
 
         statuses = [r.dagster_run.status for r in records]
@@ -150,7 +150,7 @@ def test_backfill_runs_on_two_celery_workers_into_ducklake(tmp_path: Path) -> No
         assert_rows_match_demo_api(cluster, before)
 
         again = cluster.launch_backfill(DAYS[1:3])
-        rerun = cluster.wait_for_backfill(again, BACKFILL_TIMEOUT_SECONDS)
+        rerun = cluster.wait_for_backfill(again, 2, BACKFILL_TIMEOUT_SECONDS)
         assert [r.dagster_run.status for r in rerun] == [dg.DagsterRunStatus.SUCCESS] * 2
         assert table_state(cluster) == before
 
