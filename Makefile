@@ -10,7 +10,18 @@ DEMO_API_PORT ?= 8765
 UI_PORT ?= 3000
 export DAGSTER_HOME
 
-.PHONY: install demo test lint format ui api reliability bench clean
+.PHONY: install install-scale demo test test-scale lint format ui api reliability bench clean
+
+# The scale-out install (docs/scale-out.md): the 'scale' extra in a venv of its own, since it
+# pins DuckDB 1.5.5 (the DuckLake extension wheels) while the one-machine install keeps 2.x.
+SCALE_VENV ?= .venv-scale
+SCALE_BIN := $(SCALE_VENV)/bin
+SCALE_STAMP := $(SCALE_VENV)/.installed
+SCALE_CONSTRAINTS := $(if $(wildcard constraints-scale.txt),-c constraints-scale.txt)
+# Run in the scale install: the scale-out tests (real PostgreSQL, Redis) and the cheap ones that
+# touch the code it changes.
+SCALE_TESTS ?= etl_assets_tests/scale etl_assets_tests/test_scale_settings.py \
+	etl_assets_tests/test_definitions.py
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +30,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+$(SCALE_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(SCALE_VENV)
+	$(SCALE_BIN)/python -m pip install --quiet --upgrade pip
+	$(SCALE_BIN)/python -m pip install --quiet -e '.[dev,scale]' $(SCALE_CONSTRAINTS)
+	touch $(SCALE_STAMP)
+
+install-scale: $(SCALE_STAMP)
 
 demo: install
 	$(BIN)/etl-demo-run $(ARGS)
@@ -34,8 +53,13 @@ format: install
 # Two pytest workers (pytest-xdist), each taking whole test files: most tests wait on Dagster
 # processes and servers, so two share the 2 cores well (5.4 -> 4.3 min). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
-test: lint
+test: lint install-scale
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(SCALE_BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(SCALE_TESTS) $(PYTEST_ARGS)
+
+# Only the scale-out tests, in the scale install.
+test-scale: install-scale
+	$(SCALE_BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(SCALE_TESTS) $(PYTEST_ARGS)
 
 # The heavy fault-injection scenarios (~5 min) and their table (see README, Reliability).
 reliability: install
@@ -56,4 +80,4 @@ ui: install
 	SALES_API_URL=http://127.0.0.1:$(DEMO_API_PORT) $(BIN)/dagster dev -h 127.0.0.1 -p $(UI_PORT)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(SCALE_VENV) .pytest_cache .ruff_cache *.egg-info
