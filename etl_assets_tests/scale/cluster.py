@@ -26,11 +26,11 @@ import requests
 from etl_assets.demo import DemoSalesApi
 from etl_assets_tests.dagster_dev_server import HOST, DagsterDevServer, free_port
 from etl_assets_tests.process_session import session_members, sigint_not_ignored
-from etl_assets_tests.scale.services import fresh_databases, fresh_redis_dbs, postgres_url
+from etl_assets_tests.scale.services import SHARED_PG, PgServer, fresh_databases, fresh_redis_dbs
 
 VENV_BIN = Path(sys.executable).parent
 WORKER_READY_TIMEOUT_SECONDS = 90.0
-DAEMON_READY_TIMEOUT_SECONDS = 90.0
+DAEMON_READY_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 20.0
 POLL_SECONDS = 0.5
 LOG_TAIL_LINES = 60
@@ -189,7 +189,7 @@ class Cluster:
 
 
 def cluster_environment(
-    *, home: Path, instance_db: str, catalog_db: str, lake: Path, broker: str, backend: str,
+    *, home: Path, instance_url: str, catalog_url: str, lake: Path, broker: str, backend: str,
     api_url: str, max_runs: int,
 ) -> dict[str, str]:  # fmt: skip
     """What docs/scale-out.md tells every process to set (and nothing project-specific more)."""
@@ -198,12 +198,12 @@ def cluster_environment(
     env.update(
         {
             "DAGSTER_HOME": str(home),
-            "DAGSTER_POSTGRES_URL": postgres_url(instance_db),
+            "DAGSTER_POSTGRES_URL": instance_url,
             "ETL_EXECUTOR": "celery",
             "CELERY_BROKER_URL": broker,
             "CELERY_RESULT_BACKEND": backend,
             "ETL_WAREHOUSE": "ducklake",
-            "ETL_DUCKLAKE_CATALOG": postgres_url(catalog_db),
+            "ETL_DUCKLAKE_CATALOG": catalog_url,
             "ETL_DUCKLAKE_DATA_PATH": str(lake),
             "ETL_MAX_CONCURRENT_RUNS": str(max_runs),
             "SALES_API_URL": api_url,
@@ -222,21 +222,24 @@ def running_cluster(
     orders_per_day: int = 60,
     seed: int = 11,
     max_runs: int = 3,
+    pg: PgServer = SHARED_PG,
+    broker: str | None = None,
 ) -> Iterator[Cluster]:
     """Services' fresh pieces + etl-dagster-home + daemon + webserver + workers; all stopped
-    (and the databases dropped) on exit."""
+    (and the databases dropped) on exit. ``broker`` replaces the fresh Redis DB as the broker
+    (e.g. a RabbitMQ vhost, or an address where nothing listens)."""
     with (
-        fresh_databases("instance", "catalog") as databases,
+        fresh_databases("instance", "catalog", server=pg) as databases,
         fresh_redis_dbs() as redis_dbs,
         DemoSalesApi(orders_per_day=orders_per_day, seed=seed) as api,
     ):
         home = workdir / "dagster_home"
         env = cluster_environment(
             home=home,
-            instance_db=databases["instance"],
-            catalog_db=databases["catalog"],
+            instance_url=pg.url(databases["instance"]),
+            catalog_url=pg.url(databases["catalog"]),
             lake=workdir / "lake",
-            broker=redis_dbs.broker,
+            broker=broker or redis_dbs.broker,
             backend=redis_dbs.backend,
             api_url=api.url,
             max_runs=max_runs,
@@ -253,16 +256,9 @@ def running_cluster(
             port = free_port()
             webserver = cluster.start(
                 "webserver",
-                [
-                    str(VENV_BIN / "dagster-webserver"),
-                    "-m",
-                    "etl_assets",
-                    "-h",
-                    HOST,
-                    "-p",
-                    str(port),
-                ],
-            )
+                [str(VENV_BIN / "dagster-webserver"), "-m", "etl_assets", "-h", HOST,
+                 "-p", str(port)],
+            )  # fmt: skip
             for name in workers:
                 cluster.start_worker(name)
             cluster.server = DagsterDevServer(
@@ -275,9 +271,7 @@ def running_cluster(
             )
             cluster.server.wait_until_loaded(timeout=120)
             cluster.wait_for_log(
-                daemon,
-                "Instance is configured with the following daemons",
-                DAEMON_READY_TIMEOUT_SECONDS,
+                daemon, "Instance is configured with the following daemons", DAEMON_READY_SECONDS
             )
             yield cluster
         finally:
