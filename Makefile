@@ -61,9 +61,12 @@ test: lint install-scale
 test-scale: install-scale
 	$(SCALE_BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(SCALE_TESTS) $(PYTEST_ARGS)
 
-# The heavy fault-injection scenarios (~5 min) and their table (see README, Reliability).
-reliability: install
+# The heavy fault-injection scenarios (~5 min) and their table (see README, Reliability), then
+# the scale-out faults (~5 min; real PostgreSQL, Redis, RabbitMQ) in the scale install.
+reliability: install install-scale
 	$(BIN)/python -m etl_assets_tests.reliability.report $(ARGS)
+	ETL_RELIABILITY=1 $(SCALE_BIN)/pytest -s -p no:cacheprovider \
+		etl_assets_tests/reliability/test_scale_faults.py $(PYTEST_ARGS)
 
 # Side-by-side benchmark (tutorial / floor / in-process job / dg.materialize / CLI); ARGS="--orders 1000000".
 bench: install
