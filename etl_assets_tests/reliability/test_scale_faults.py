@@ -11,6 +11,7 @@ with ``make reliability`` or ``ETL_RELIABILITY=1``, in the scale install).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
 import time
@@ -40,6 +41,7 @@ KILL_RECOVERY_BOUND_SECONDS = 120.0
 step on (RabbitMQ: when the dead worker's connection drops; a killed pool process: at once, the
 worker rejects its task), another worker runs it from the start (about 5-30 s here)."""
 BROKER_FAILURE_BOUND_SECONDS = 60.0
+POOL_STEPS = {"raw_records", "clean_and_rejected_records", "sales_table"}
 WEBSERVER_STALE_CONNECTIONS = 3  # run, event log and schedule storage
 STEP = "raw_records"
 KILL_DELAY_SECONDS = 0.5
@@ -203,3 +205,39 @@ def test_postgres_restarted_between_runs_the_next_run_works(tmp_path: Path) -> N
         print(f"{failures} webserver request(s) failed after the restart")
         assert wait_for_run(cluster, second, RUN_TIMEOUT_SECONDS) == dg.DagsterRunStatus.SUCCESS
         assert_one_run_per_partition(cluster, date(2025, 5, 3))
+
+
+def step_spans(cluster: Cluster, run_ids: list[str]) -> list[tuple[float, float, str]]:
+    """(start, end, run:step) of every step of the runs, from their event logs."""
+    instance = cluster.instance()
+    spans = []
+    for run_id in run_ids:
+        starts = {}
+        for entry in instance.all_logs(run_id):
+            kind = entry.dagster_event_type
+            if kind == dg.DagsterEventType.STEP_START:
+                starts[entry.step_key] = entry.timestamp
+            elif kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
+                spans.append(
+                    (starts[entry.step_key], entry.timestamp, f"{run_id[:8]}:{entry.step_key}")
+                )
+    return spans
+
+
+def test_the_warehouse_pool_limit_holds_under_celery(tmp_path: Path) -> None:
+    """The warehouse pool holds with the Celery executor: with its limit at 1, no two warehouse
+    steps of three queued runs ever overlap (the run queue holds back runs whose first step's
+    pool is full, and the Celery execution loop claims a slot per step)."""
+    with running_cluster(tmp_path, max_runs=3) as cluster:
+        cluster.instance().event_log_storage.set_concurrency_slots("duckdb_warehouse", 1)
+        days = [date(2025, 6, 1 + n) for n in range(3)]
+        records = cluster.wait_for_backfill(cluster.launch_backfill(days), 3, 300)
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in records)
+        spans = sorted(
+            span
+            for span in step_spans(cluster, [r.dagster_run.run_id for r in records])
+            if span[2].split(":", 1)[1] in POOL_STEPS  # checks do not write the warehouse
+        )
+        assert len(spans) == 3 * 3
+        overlaps = [(a[2], b[2]) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
+        assert not overlaps, overlaps
