@@ -13,9 +13,8 @@ from etl_assets.resources import TOKEN_VARIABLE, URL_VARIABLE, SalesApiResource
 from etl_assets.scale.settings import (
     CATALOG_VARIABLE,
     backfill_days_per_run,
-    check_executor_and_warehouse,
     ducklake_settings,
-    warehouse_kind,
+    validate_deployment,
 )
 from etl_assets.schedules import (
     CRON_VARIABLE,
@@ -70,8 +69,8 @@ def scale_backfill_policy(executor: str) -> dg.BackfillPolicy | None:
 
 
 def build_definitions() -> dg.Definitions:
-    executor_kind, warehouse = executor_name(), warehouse_kind()
-    check_executor_and_warehouse(executor_kind, warehouse)
+    executor_kind = executor_name()
+    warehouse = validate_deployment(executor_kind)
     io_manager = build_io_manager(warehouse)
     policy = scale_backfill_policy(executor_kind)
     project_assets = (

@@ -209,3 +209,24 @@ def test_etl_query_csv_on_the_duckdb_file(
     assert query_main(["select nope from mart.sales_table"]) == 1
     _, err = capsys.readouterr()
     assert "DELETE" in err and "nope" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DAGSTER_POSTGRES_URL", PG.replace("5432", "54x2")),
+        ("ETL_MAX_CONCURRENT_RUNS", "many"),
+        ("ETL_BACKFILL_DAYS_PER_RUN", "0"),
+        ("ETL_WAREHOUSE", "parquet"),
+    ],
+)
+def test_a_malformed_variable_fails_the_load_naming_it(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    from etl_assets.definitions import build_definitions  # its module builds with today's env
+
+    monkeypatch.setenv("SALES_API_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingError, match=variable) as caught:
+        build_definitions()
+    assert SECRET not in str(caught.value)

@@ -214,6 +214,24 @@ def max_concurrent_runs(environ: Mapping[str, str] | None = None) -> int:
     )
 
 
+def validate_deployment(executor: str, environ: Mapping[str, str] | None = None) -> str:
+    """Read every scale-out variable now (errors name it); return the warehouse kind.
+
+    Code that loads the project calls this, so that a malformed value fails at load, not in the
+    middle of a run (and never as a driver's error that might quote a password)."""
+    env = _env(environ)
+    postgres_url(env)
+    max_concurrent_runs(env)
+    backfill_days_per_run(env)
+    warehouse = warehouse_kind(env)
+    check_executor_and_warehouse(executor, warehouse)
+    if warehouse == "ducklake":
+        ducklake_settings(env)
+    if executor == "celery":
+        celery_settings(env)
+    return warehouse
+
+
 def check_executor_and_warehouse(executor: str, warehouse: str) -> None:
     """Refuse combinations that cannot work: Celery steps need a warehouse every worker reaches."""
     if executor == "celery" and warehouse != "ducklake":
