@@ -10,7 +10,8 @@ DEMO_API_PORT ?= 8765
 UI_PORT ?= 3000
 export DAGSTER_HOME
 
-.PHONY: install install-scale demo test test-scale lint format ui api reliability bench clean
+.PHONY: install install-scale demo test test-scale lint format ui api reliability bench \
+	bench-scale clean
 
 # The scale-out install (docs/scale-out.md): the 'scale' extra in a venv of its own, since it
 # pins DuckDB 1.5.5 (the DuckLake extension wheels) while the one-machine install keeps 2.x.
@@ -71,6 +72,11 @@ reliability: install install-scale
 # Side-by-side benchmark (tutorial / floor / in-process job / dg.materialize / CLI); ARGS="--orders 1000000".
 bench: install
 	$(BIN)/python -m etl_assets_tests.bench $(ARGS)
+
+# The scale-out row: an 8-day backfill through Celery on one worker vs two (real PostgreSQL and
+# Redis, ~5 min); ARGS="--days 8 --orders 2000".
+bench-scale: install-scale
+	$(SCALE_BIN)/python -m etl_assets_tests.bench.scale_out $(ARGS)
 
 api: install
 	$(BIN)/etl-demo-api --port $(DEMO_API_PORT)
