@@ -54,9 +54,18 @@ format: install
 # Two pytest workers (pytest-xdist), each taking whole test files: most tests wait on Dagster
 # processes and servers, so two share the 2 cores well (5.4 -> 4.3 min). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
+# The scale-out tests run in the scale install at the same time (they mostly wait on their
+# daemon and workers: together 2 cores finish both in about the time of the longer one); their
+# output follows the main suite's.
+SCALE_TEST_LOG := $(SCALE_VENV)/test.log
 test: lint install-scale
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
-	$(SCALE_BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(SCALE_TESTS) $(PYTEST_ARGS)
+	@$(SCALE_BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(SCALE_TESTS) $(PYTEST_ARGS) \
+		> $(SCALE_TEST_LOG) 2>&1 & scale=$$!; \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS); main=$$?; \
+	wait $$scale; scale_status=$$?; \
+	echo "--- scale-out tests ($(SCALE_VENV): '.[dev,scale]', DuckDB 1.5.5) ---"; \
+	cat $(SCALE_TEST_LOG); \
+	test $$main -eq 0 && test $$scale_status -eq 0
 
 # Only the scale-out tests, in the scale install.
 test-scale: install-scale
