@@ -164,10 +164,19 @@ def test_etl_dagster_home_postgres_writes_an_env_reference(tmp_path: Path) -> No
     assert again.returncode == 1 and "--force" in again.stderr
 
 
-def test_etl_celery_worker_names_a_missing_variable(tmp_path: Path) -> None:
-    result = _run([str(VENV_BIN / "etl-celery-worker"), "--name", "w1"], {}, tmp_path)
-    assert result.returncode == 2
-    assert "CELERY_BROKER_URL is not set" in result.stderr
+def test_etl_celery_worker_refuses_an_incomplete_environment(tmp_path: Path) -> None:
+    worker = [str(VENV_BIN / "etl-celery-worker"), "--name", "w1"]
+    no_lake = _run(worker, {}, tmp_path)
+    assert no_lake.returncode == 2 and "needs ETL_WAREHOUSE=ducklake" in no_lake.stderr
+    lake = {
+        "ETL_WAREHOUSE": "ducklake",
+        "ETL_DUCKLAKE_CATALOG": PG,
+        "ETL_DUCKLAKE_DATA_PATH": str(tmp_path),
+    }
+    no_broker = _run(worker, lake, tmp_path)
+    assert no_broker.returncode == 2 and "CELERY_BROKER_URL is not set" in no_broker.stderr
+    bad_name = _run([*worker[:-1], "w1@host"], lake, tmp_path)
+    assert bad_name.returncode == 2 and "--name" in bad_name.stderr
 
 
 def test_query_helpers() -> None:

@@ -12,12 +12,7 @@ import argparse
 import re
 import sys
 
-from etl_assets.scale.settings import (
-    SettingError,
-    check_executor_and_warehouse,
-    ducklake_settings,
-    warehouse_kind,
-)
+from etl_assets.scale.settings import SettingError, validate_deployment
 
 DEFAULT_CONCURRENCY = 1
 """Steps one worker runs at once (one process each): a step is mostly one core of pandas/DuckDB."""
@@ -49,9 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     from etl_assets.scale.celery import QUEUE, install_worker_config
 
     try:
+        validate_deployment("celery")
         install_worker_config()
-        check_executor_and_warehouse("celery", warehouse_kind())
-        ducklake_settings()
     except SettingError as error:
         print(f"etl-celery-worker: {error}", file=sys.stderr)
         return 2

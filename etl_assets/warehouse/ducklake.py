@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -62,6 +63,7 @@ class DuckLakeError(RuntimeError):
     """The lake could not be opened (message without passwords)."""
 
 
+@cache
 def extension_directory() -> Path:
     """Where DuckDB installs the wheel's extensions: beside this Python environment, or a temp
     folder when that is read-only; never the user's home (DuckDB's default ``~/.duckdb``)."""

@@ -76,6 +76,12 @@ class WarehouseIOManager(DuckDBIOManager):
         if self.warehouse == "ducklake":
             from etl_assets.warehouse.ducklake import DuckLakeClient, RetryingDbIOManager
 
+            if not self.ducklake_catalog or not self.ducklake_data_path:
+                raise ValueError(
+                    "warehouse='ducklake' needs ducklake_catalog and ducklake_data_path"
+                    " (ETL_DUCKLAKE_CATALOG, ETL_DUCKLAKE_DATA_PATH)"
+                )
+
             return RetryingDbIOManager(
                 db_client=DuckLakeClient(),
                 database=self.database,
