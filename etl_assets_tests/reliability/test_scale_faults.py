@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import json
 import os
 import signal
 import time
@@ -28,9 +29,14 @@ import dagster as dg
 from etl_assets.scale.settings import DuckLakeSettings
 from etl_assets.warehouse.ducklake import connect_ducklake
 from etl_assets_tests.dagster_dev_server import free_port
+from etl_assets_tests.fault_server import FaultServer, Reply, always
 from etl_assets_tests.process_session import session_members
 from etl_assets_tests.scale.cluster import SALES_ASSETS, Cluster, running_cluster
-from etl_assets_tests.scale.services import fresh_rabbitmq_vhost, private_postgres
+from etl_assets_tests.scale.services import (
+    FAKE_PASSWORD,
+    fresh_rabbitmq_vhost,
+    private_postgres,
+)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 
@@ -41,6 +47,7 @@ KILL_RECOVERY_BOUND_SECONDS = 120.0
 step on (RabbitMQ: when the dead worker's connection drops; a killed pool process: at once, the
 worker rejects its task), another worker runs it from the start (about 5-30 s here)."""
 BROKER_FAILURE_BOUND_SECONDS = 60.0
+ALERT_TIMEOUT_SECONDS = 90.0  # the run-status sensor daemon's loop, then the sensor's tick
 POOL_STEPS = {"raw_records", "clean_and_rejected_records", "sales_table"}
 WEBSERVER_STALE_CONNECTIONS = 3  # run, event log and schedule storage
 STEP = "raw_records"
@@ -160,8 +167,15 @@ def test_kill_9_of_a_whole_worker_the_step_moves_to_the_other(tmp_path: Path) ->
 
 
 def test_an_unreachable_broker_fails_the_run_clearly_and_writes_nothing(tmp_path: Path) -> None:
+    """...and the failure alert (run_failure_alert_sensor, through the daemon on the PostgreSQL
+    instance) posts it."""
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
-    with running_cluster(tmp_path, workers=(), broker=nowhere) as cluster:
+    receiver = FaultServer(always(Reply(status=200, json={"ok": True})))
+    alert_env = {"ETL_ALERT_WEBHOOK_URL": receiver.url + "/hook"}
+    with (
+        receiver,
+        running_cluster(tmp_path, workers=(), broker=nowhere, extra_env=alert_env) as cluster,
+    ):
         run_id = launch(cluster)
         began = time.monotonic()
         status = wait_for_run(cluster, run_id, RUN_TIMEOUT_SECONDS)
@@ -181,6 +195,14 @@ def test_an_unreachable_broker_fails_the_run_clearly_and_writes_nothing(tmp_path
                 "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'lake'"
             ).fetchall()[0][0]
         assert tables == 0
+        # (The freshness sensor's first run fails the same way and is alerted too.)
+        deadline = time.monotonic() + ALERT_TIMEOUT_SECONDS
+        alerts: list[str] = []
+        while not any(run_id in a for a in alerts) and time.monotonic() < deadline:
+            time.sleep(1)
+            alerts = [json.loads(r.body)["text"] for r in receiver.requests]
+        assert any(run_id in a for a in alerts), f"no alert for {run_id}: {alerts}"
+        assert not any(FAKE_PASSWORD in a for a in alerts)
 
 
 def test_postgres_restarted_between_runs_the_next_run_works(tmp_path: Path) -> None:

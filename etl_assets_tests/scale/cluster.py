@@ -224,6 +224,7 @@ def running_cluster(
     max_runs: int = 3,
     pg: PgServer = SHARED_PG,
     broker: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Cluster]:
     """Services' fresh pieces + etl-dagster-home + daemon + webserver + workers; all stopped
     (and the databases dropped) on exit. ``broker`` replaces the fresh Redis DB as the broker
@@ -244,6 +245,7 @@ def running_cluster(
             api_url=api.url,
             max_runs=max_runs,
         )
+        env.update(extra_env or {})
         cluster = Cluster(workdir=workdir, env=env, api=api)
         subprocess.run(
             [str(VENV_BIN / "etl-dagster-home"), "--storage", "postgres"],
