@@ -239,3 +239,18 @@ def test_a_malformed_variable_fails_the_load_naming_it(
     with pytest.raises(SettingError, match=variable) as caught:
         build_definitions()
     assert SECRET not in str(caught.value)
+
+
+def test_a_missing_service_skips_naming_it_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl_assets_tests.dagster_dev_server import free_port
+    from etl_assets_tests.scale.services import REQUIRE_VARIABLE, require_service
+
+    port = free_port()  # nothing listens there
+    monkeypatch.delenv(REQUIRE_VARIABLE, raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Redis is not reachable"):
+        require_service("Redis", "127.0.0.1", port)
+    monkeypatch.setenv(REQUIRE_VARIABLE, "1")
+    with pytest.raises(
+        pytest.fail.Exception, match=f"Redis is not reachable.*{REQUIRE_VARIABLE}=1"
+    ):
+        require_service("Redis", "127.0.0.1", port)
