@@ -63,9 +63,44 @@ def ensure_dagster_home() -> str:
     return str(home)
 
 
-def dagster_home_main() -> int:
-    """``etl-dagster-home``: create DAGSTER_HOME with the project's dagster.yaml; print it."""
-    print(ensure_dagster_home())
+def dagster_home_main(argv: list[str] | None = None) -> int:
+    """``etl-dagster-home [--storage sqlite|postgres]``: create DAGSTER_HOME with the project's
+    dagster.yaml (SQLite, or PostgreSQL from DAGSTER_POSTGRES_URL); print its path."""
+    from etl_assets.scale.settings import POSTGRES_URL_VARIABLE, SettingError
+
+    parser = argparse.ArgumentParser(
+        prog="etl-dagster-home",
+        description="Create DAGSTER_HOME (default .dagster_home) with this project's dagster.yaml.",
+    )
+    parser.add_argument(
+        "--storage",
+        choices=("sqlite", "postgres"),
+        default="postgres" if os.environ.get(POSTGRES_URL_VARIABLE) else "sqlite",
+        help=f"instance storage (default: postgres when {POSTGRES_URL_VARIABLE} is set)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing, different dagster.yaml"
+    )
+    args = parser.parse_args(argv)
+    if args.storage == "sqlite":
+        print(ensure_dagster_home())
+        return 0
+    from etl_assets.scale.instance import postgres_instance_yaml, write_instance
+
+    try:
+        text = postgres_instance_yaml()
+    except SettingError as error:
+        print(f"etl-dagster-home: {error}", file=sys.stderr)
+        return 2
+    home = Path(os.environ.get("DAGSTER_HOME") or project_root() / ".dagster_home").resolve()
+    if not write_instance(home, text, force=args.force):
+        print(
+            f"etl-dagster-home: {home / 'dagster.yaml'} exists with other settings; kept it"
+            " (--force replaces it)",
+            file=sys.stderr,
+        )
+        return 1
+    print(home)
     return 0
 
 

@@ -10,6 +10,12 @@ from etl_assets.assets import sales_assets
 from etl_assets.checks import built_in_checks
 from etl_assets.jobs import daily_sales_job, daily_sales_summary_job
 from etl_assets.resources import TOKEN_VARIABLE, URL_VARIABLE, SalesApiResource
+from etl_assets.scale.settings import (
+    CATALOG_VARIABLE,
+    backfill_days_per_run,
+    ducklake_settings,
+    validate_deployment,
+)
 from etl_assets.schedules import (
     CRON_VARIABLE,
     DEFAULT_CRON,
@@ -37,19 +43,51 @@ def build_executor(name: str) -> dg.ExecutorDefinition:
     if name == "multiprocess":
         return dg.multiprocess_executor
     if name == "celery":
-        raise ValueError("ETL_EXECUTOR=celery is not available in this version")
+        from etl_assets.scale.celery import celery_executor_definition
+
+        return celery_executor_definition()
     return dg.in_process_executor
 
 
-def build_definitions() -> dg.Definitions:
+def build_io_manager(warehouse: str) -> WarehouseIOManager:
+    """The warehouse IO manager: a local DuckDB file, or DuckLake (``ETL_WAREHOUSE``)."""
+    if warehouse == "ducklake":
+        lake = ducklake_settings()  # validated now; the resource reads the variables at run time
+        return WarehouseIOManager(
+            database=lake.data_path,
+            warehouse="ducklake",
+            ducklake_catalog=dg.EnvVar(CATALOG_VARIABLE),
+            ducklake_data_path=lake.data_path,
+        )
     warehouse_path = duckdb_path()
     if os.environ.get(DUCKDB_PATH_VARIABLE):
         Path(warehouse_path).parent.mkdir(parents=True, exist_ok=True)
+    return WarehouseIOManager(database=str(warehouse_path))
+
+
+def scale_backfill_policy(executor: str) -> dg.BackfillPolicy | None:
+    """With Celery a backfill is split into runs of ETL_BACKFILL_DAYS_PER_RUN days that the
+    queue runs side by side; otherwise the assets' own policy (one run) stands."""
+    if executor != "celery":
+        return None
+    return dg.BackfillPolicy.multi_run(backfill_days_per_run())
+
+
+def build_definitions() -> dg.Definitions:
+    executor_kind = executor_name()
+    warehouse = validate_deployment(executor_kind)
+    io_manager = build_io_manager(warehouse)
+    policy = scale_backfill_policy(executor_kind)
+    project_assets = (
+        [a.with_attributes(backfill_policy=policy) for a in sales_assets]
+        if policy
+        else sales_assets
+    )
     with warnings.catch_warnings():  # code references are beta in Dagster 1.13; they work
         warnings.simplefilter("ignore", dg.BetaWarning)
-        assets = dg.with_source_code_references(sales_assets)
+        assets = dg.with_source_code_references(project_assets)
     checks = built_in_checks(sales_assets)
-    executor = build_executor(executor_name())
+    executor = build_executor(executor_kind)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
@@ -67,7 +105,7 @@ def build_definitions() -> dg.Definitions:
             "sales_api": SalesApiResource(
                 base_url=dg.EnvVar(URL_VARIABLE), token=_optional_env(TOKEN_VARIABLE)
             ),
-            "io_manager": WarehouseIOManager(database=str(warehouse_path)),
+            "io_manager": io_manager,
         },
     )
 

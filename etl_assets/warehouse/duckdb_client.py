@@ -267,23 +267,44 @@ class WarehouseDuckDbClient(DuckDbClient):
             if not is_write:
                 yield connection
                 return
-            # A write may put its rows in any order (parallel inserts: about twice as fast on
-            # a day of payloads) and keeps its working memory bounded, spilling beyond it.
-            connection.execute("SET preserve_insertion_order = false")
-            limit = resource_config.get("write_memory_limit") or DEFAULT_WRITE_MEMORY_LIMIT
-            connection.execute(f"SET memory_limit = {quote_literal(str(limit))}")
-            connection.execute("BEGIN TRANSACTION")
-            try:
+            with write_transaction(connection, cast("OutputContext", context), table_slice):
                 yield connection
-                connection.execute("COMMIT")
-            except BaseException as exc:
-                _rollback_quietly(connection)
-                if not isinstance(exc, Exception):
-                    raise
-                raise WarehouseWriteError(
-                    f"Writing {_describe_slice(cast('OutputContext', context), table_slice)}"
-                    f" failed; the table keeps its previous rows: {exc}"
-                ) from exc
+
+
+@contextmanager
+def write_transaction(
+    connection: duckdb.DuckDBPyConnection, context: OutputContext, table_slice: TableSlice
+) -> Iterator[None]:
+    """One transaction around a write: committed on success, rolled back on any failure, which
+    is raised as :class:`WarehouseWriteError` (the table keeps its previous rows)."""
+    resource_config = context.resource_config or {}
+    # A write may put its rows in any order (parallel inserts: about twice as fast on a day of
+    # payloads) and keeps its working memory bounded, spilling beyond it.
+    connection.execute("SET preserve_insertion_order = false")
+    limit = resource_config.get("write_memory_limit") or DEFAULT_WRITE_MEMORY_LIMIT
+    connection.execute(f"SET memory_limit = {quote_literal(str(limit))}")
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException as exc:
+        _rollback_quietly(connection)
+        if not isinstance(exc, Exception):
+            raise
+        raise WarehouseWriteError(
+            f"Writing {_describe_slice(context, table_slice)}"
+            f" failed; the table keeps its previous rows: {exc}"
+        ) from exc
+
+
+def supports_column_compression(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the current database can create a column with a compression (DuckLake cannot:
+    its Parquet files are compressed anyway)."""
+    kind = fetch_scalar(
+        connection,
+        "SELECT type FROM duckdb_databases() WHERE database_name = current_database()",
+    )
+    return kind != "ducklake"
 
 
 def _rollback_quietly(connection: duckdb.DuckDBPyConnection) -> None:

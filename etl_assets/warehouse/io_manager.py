@@ -1,6 +1,7 @@
 """``WarehouseIOManager``: the DuckDB IO manager every asset of the pipeline is persisted with."""
 
 from collections.abc import Sequence
+from typing import Literal
 
 import pandas as pd
 from dagster import InitResourceContext
@@ -47,6 +48,19 @@ class WarehouseIOManager(DuckDBIOManager):
         ),
     )
 
+    # The DuckLake backend (ETL_WAREHOUSE=ducklake, see warehouse/ducklake.py). The catalog is
+    # given as an EnvVar, so the UI shows the variable's name, never the connection string.
+    warehouse: Literal["duckdb", "ducklake"] = Field(
+        default="duckdb",
+        description="duckdb: one local file (`database`); ducklake: a DuckLake many workers share.",
+    )
+    ducklake_catalog: str | None = Field(
+        default=None, description="DuckLake catalog: a PostgreSQL URL or libpq string."
+    )
+    ducklake_data_path: str | None = Field(
+        default=None, description="The folder DuckLake writes its Parquet files to."
+    )
+
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
         return [WarehousePandasTypeHandler()]
@@ -59,6 +73,23 @@ class WarehouseIOManager(DuckDBIOManager):
         if self.lock_timeout_seconds < 0:
             raise ValueError("lock_timeout_seconds must be zero or positive")
 
+        if self.warehouse == "ducklake":
+            from etl_assets.warehouse.ducklake import DuckLakeClient, RetryingDbIOManager
+
+            if not self.ducklake_catalog or not self.ducklake_data_path:
+                raise ValueError(
+                    "warehouse='ducklake' needs ducklake_catalog and ducklake_data_path"
+                    " (ETL_DUCKLAKE_CATALOG, ETL_DUCKLAKE_DATA_PATH)"
+                )
+
+            return RetryingDbIOManager(
+                db_client=DuckLakeClient(),
+                database=self.database,
+                schema=self.schema_,
+                type_handlers=self.type_handlers(),
+                default_load_type=self.default_load_type(),
+                io_manager_name="WarehouseIOManager",
+            )
         return DbIOManager(
             db_client=WarehouseDuckDbClient(),
             database=self.database,

@@ -29,6 +29,7 @@ from etl_assets.warehouse.duckdb_client import (
     partition_where_clause,
     qualified_name,
     quote_identifier,
+    supports_column_compression,
     table_exists,
 )
 from etl_assets.warehouse.memory import release_free_memory
@@ -292,8 +293,9 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
             if name.casefold() not in declared_folded:
                 wanted[name] = type_
         required = _required(declared)
+        compressions = _compressions(declared) if supports_column_compression(connection) else {}
         table_columns = _create_or_evolve(
-            context, connection, table_slice, wanted, _compressions(declared), required
+            context, connection, table_slice, wanted, compressions, required
         )
         casts = _frame_casts(list(frame.columns), table_columns, declared)
         changes = _count_changes(context, connection, table_slice, view, casts)
