@@ -25,6 +25,7 @@ def test_flaky_api_light_soak_loads_exactly_the_truth(tmp_path: Path) -> None:
 
 
 @pytest.mark.reliability
+@pytest.mark.timeout(600)
 def test_flaky_api_soak_50k_orders_500_pages(tmp_path: Path) -> None:
     row = scenarios_api.flaky_soak(tmp_path, orders=HEAVY_SOAK_ORDERS)
     assert row.problems == []
@@ -45,6 +46,7 @@ def test_unreachable_api_fails_in_bounded_time(tmp_path: Path) -> None:
 
 
 @pytest.mark.reliability
+@pytest.mark.timeout(900)  # the documented bound is 645 s
 def test_permanently_failing_api_with_default_settings_stays_within_the_bound(
     tmp_path: Path,
 ) -> None:

@@ -38,7 +38,7 @@ from etl_assets_tests.scale.services import (
     private_postgres,
 )
 
-pytestmark = [pytest.mark.reliability, pytest.mark.slow]
+pytestmark = [pytest.mark.reliability, pytest.mark.slow, pytest.mark.timeout(600)]
 
 DAY = date(2025, 5, 2)
 RUN_TIMEOUT_SECONDS = 180.0

@@ -27,7 +27,9 @@ from etl_assets.warehouse.ducklake import connect_ducklake
 from etl_assets_tests.scale.cluster import VENV_BIN, Cluster, running_cluster
 from etl_assets_tests.scale.services import FAKE_PASSWORD
 
-pytestmark = pytest.mark.slow
+# The whole deployment (PostgreSQL, daemon, webserver, two workers) and a 4-day backfill: ~1-2.5
+# min on 2 cores, more under load; a hung deployment still fails within this bound.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 DAYS = [date(2025, 3, 1) + timedelta(days=n) for n in range(4)]
 BACKFILL_TIMEOUT_SECONDS = 300.0
