@@ -50,9 +50,6 @@ OWNERS = ["team:data-engineering"]
 # runs (backfills) queue for the warehouse instead of failing on its lock (limit in dagster.yaml).
 WAREHOUSE_POOL = "duckdb_warehouse"
 
-# A backfill (UI or `dagster asset materialize --partition-range`) runs as ONE run over all its
-# days: one process, one writer, no lock contention; each day is still extracted and cleaned alone.
-SINGLE_RUN_BACKFILL = dg.BackfillPolicy.single_run()
 
 # Transient API trouble that outlasted the client's own retries gets two more tries of the whole
 # step, minutes apart; refused tokens and broken contracts fail at once (Failure, no retry).
@@ -100,7 +97,6 @@ def partition_label(days: list[date]) -> str:
     retry_policy=EXTRACT_RETRY_POLICY,
     check_specs=raw_records_check_specs,
     pool=WAREHOUSE_POOL,
-    backfill_policy=SINGLE_RUN_BACKFILL,
 )
 def raw_records(
     context: dg.AssetExecutionContext, sales_api: SalesApiResource
@@ -181,7 +177,6 @@ class CleaningConfig(dg.Config):
     ins={"raw_records": dg.AssetIn(metadata={"columns": list(CLEANING_INPUT_COLUMNS)})},
     check_specs=clean_records_check_specs,
     pool=WAREHOUSE_POOL,
-    backfill_policy=SINGLE_RUN_BACKFILL,
 )
 def clean_and_rejected_records(
     context: dg.AssetExecutionContext, config: CleaningConfig, raw_records: pd.DataFrame
@@ -238,7 +233,6 @@ _SALES_LINEAGE = {
     metadata=_table_metadata(SALES_TABLE, "order_date"),
     freshness_policy=SALES_FRESHNESS,
     pool=WAREHOUSE_POOL,
-    backfill_policy=SINGLE_RUN_BACKFILL,
 )
 def sales_table(context: dg.AssetExecutionContext, clean_records: pd.DataFrame) -> dg.Output:
     """The sales fact table for analysts: one row per order, amount = quantity × unit_price.
@@ -281,7 +275,6 @@ _SUMMARY_LINEAGE = {
         "rejected_records": dg.AssetIn(metadata={"columns": ["partition_date"]}),
     },
     pool=WAREHOUSE_POOL,
-    backfill_policy=SINGLE_RUN_BACKFILL,
 )
 def daily_sales_summary(
     context: dg.AssetExecutionContext, sales_table: pd.DataFrame, rejected_records: pd.DataFrame

@@ -65,24 +65,21 @@ def build_io_manager(warehouse: str) -> WarehouseIOManager:
     return WarehouseIOManager(database=str(warehouse_path))
 
 
-def scale_backfill_policy(executor: str) -> dg.BackfillPolicy | None:
-    """With Celery a backfill is split into runs of ETL_BACKFILL_DAYS_PER_RUN days that the
-    queue runs side by side; otherwise the assets' own policy (one run) stands."""
-    if executor != "celery":
-        return None
-    return dg.BackfillPolicy.multi_run(backfill_days_per_run())
+def backfill_policy(executor: str) -> dg.BackfillPolicy:
+    """How a backfill becomes runs. On one machine: ONE run over all its days (one process, one
+    writer, no lock contention; each day is still extracted and cleaned alone). With Celery: runs
+    of ETL_BACKFILL_DAYS_PER_RUN days that the queue runs side by side."""
+    if executor == "celery":
+        return dg.BackfillPolicy.multi_run(backfill_days_per_run())
+    return dg.BackfillPolicy.single_run()
 
 
 def build_definitions() -> dg.Definitions:
     executor_kind = executor_name()
     warehouse = validate_deployment(executor_kind)
     io_manager = build_io_manager(warehouse)
-    policy = scale_backfill_policy(executor_kind)
-    project_assets = (
-        [a.with_attributes(backfill_policy=policy) for a in sales_assets]
-        if policy
-        else sales_assets
-    )
+    policy = backfill_policy(executor_kind)
+    project_assets = [a.with_attributes(backfill_policy=policy) for a in sales_assets]
     with warnings.catch_warnings():  # code references are beta in Dagster 1.13; they work
         warnings.simplefilter("ignore", dg.BetaWarning)
         assets = dg.with_source_code_references(project_assets)
