@@ -65,11 +65,11 @@ SALES_FRESHNESS = dg.FreshnessPolicy.cron(
 )
 
 
-def _table_metadata(contract: TableContract, partition_expr: str) -> dict[str, Any]:
+def _table_metadata(contract: TableContract) -> dict[str, Any]:
     """Definition metadata the IO manager and the UI read: where and how the table is stored."""
     metadata = {
         "schema": contract.schema,
-        "partition_expr": partition_expr,
+        "partition_expr": contract.partition_column,
         "dagster/column_schema": table_schema(contract),
         "dagster/table_name": contract.qualified_name,
     }
@@ -93,7 +93,7 @@ def partition_label(days: list[date]) -> str:
     group_name=GROUP,
     owners=OWNERS,
     kinds={"python", "duckdb"},
-    metadata=_table_metadata(RAW_RECORDS, "partition_date"),
+    metadata=_table_metadata(RAW_RECORDS),
     retry_policy=EXTRACT_RETRY_POLICY,
     check_specs=raw_records_check_specs,
     pool=WAREHOUSE_POOL,
@@ -161,7 +161,7 @@ class CleaningConfig(dg.Config):
             ),
             owners=OWNERS,
             kinds={"pandas", "duckdb"},
-            metadata=_table_metadata(CLEAN_RECORDS, "order_date"),
+            metadata=_table_metadata(CLEAN_RECORDS),
         ),
         "rejected_records": dg.AssetOut(
             description=(
@@ -170,7 +170,7 @@ class CleaningConfig(dg.Config):
             ),
             owners=OWNERS,
             kinds={"pandas", "duckdb"},
-            metadata=_table_metadata(REJECTED_RECORDS, "partition_date"),
+            metadata=_table_metadata(REJECTED_RECORDS),
         ),
     },
     # Only what cleaning reads: the payloads and their lineage, not the per-row URL and run id.
@@ -230,7 +230,7 @@ _SALES_LINEAGE = {
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pandas", "duckdb"},
-    metadata=_table_metadata(SALES_TABLE, "order_date"),
+    metadata=_table_metadata(SALES_TABLE),
     freshness_policy=SALES_FRESHNESS,
     pool=WAREHOUSE_POOL,
 )
@@ -269,7 +269,7 @@ _SUMMARY_LINEAGE = {
     group_name=GROUP,
     owners=OWNERS,
     kinds={"pandas", "duckdb"},
-    metadata=_table_metadata(DAILY_SALES_SUMMARY, "order_date"),
+    metadata=_table_metadata(DAILY_SALES_SUMMARY),
     ins={
         "sales_table": dg.AssetIn(),
         "rejected_records": dg.AssetIn(metadata={"columns": ["partition_date"]}),

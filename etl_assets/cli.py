@@ -15,15 +15,10 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+from etl_assets.schema import ALL_TABLES
 from etl_assets.settings import DUCKDB_PATH_VARIABLE, duckdb_path, project_root
 
-SUMMARY_TABLES = (
-    ("raw.raw_records", "partition_date"),
-    ("staging.clean_records", "order_date"),
-    ("staging.rejected_records", "partition_date"),
-    ("mart.sales_table", "order_date"),
-    ("mart.daily_sales_summary", "order_date"),
-)
+SUMMARY_TABLES = tuple((table.qualified_name, table.partition_column) for table in ALL_TABLES)
 # Per-step DEBUG lines would bury the per-day progress; warnings and errors still show.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

@@ -53,6 +53,8 @@ class TableContract:
     schema: str
     table: str
     columns: tuple[Column, ...]
+    partition_column: str
+    """The DATE column holding each row's UTC day: what a partition replace deletes by."""
     change_key: tuple[str, str] | None = None
     """(column identifying a row within a partition, noun): a partition replace counts the rows
     new, gone and changed by it as ``<noun>_new`` ... metadata (see the IO manager)."""
@@ -122,6 +124,7 @@ _ORDER_DATE = Column(
 RAW_RECORDS = TableContract(
     schema="raw",
     table="raw_records",
+    partition_column="partition_date",
     columns=(
         Column("partition_date", "DATE", DAY, "UTC day whose window [D, D+1) was requested."),
         Column("_record_index", "BIGINT", "Int64", "Position of the element in the day's stream."),
@@ -165,6 +168,7 @@ def clean_records_table(contract: OrderContract) -> TableContract:
     return TableContract(
         schema="staging",
         table="clean_records",
+        partition_column="order_date",
         columns=(
             *order_columns(contract),
             Column(
@@ -196,6 +200,7 @@ def sales_table_contract(contract: OrderContract) -> TableContract:
     return TableContract(
         schema="mart",
         table="sales_table",
+        partition_column="order_date",
         columns=(
             *columns,
             Column(
@@ -212,6 +217,7 @@ CLEAN_RECORDS = clean_records_table(ORDERS)
 REJECTED_RECORDS = TableContract(
     schema="staging",
     table="rejected_records",
+    partition_column="partition_date",
     columns=(
         Column("partition_date", "DATE", DAY, "UTC day whose extract served the element."),
         Column("_record_index", "BIGINT", "Int64", "raw_records._record_index of the element."),
@@ -229,6 +235,7 @@ SALES_TABLE = sales_table_contract(ORDERS)
 DAILY_SALES_SUMMARY = TableContract(
     schema="mart",
     table="daily_sales_summary",
+    partition_column="order_date",
     columns=(
         Column("order_date", "DATE", DAY, "UTC day of the orders: the partition."),
         _text("region", "Sales region (NULL: not served)."),

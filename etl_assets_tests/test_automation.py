@@ -19,6 +19,7 @@ from etl_assets.definitions import build_definitions
 from etl_assets.jobs import daily_sales_job
 from etl_assets.transform import quality
 from etl_assets_tests.fault_server import FaultServer, Reply, always
+from etl_assets_tests.support import materialize_day
 
 DAY1, DAY2 = "2026-11-18", "2026-11-19"
 TOKEN = "tok-5ecret-XYZ-123"
@@ -31,19 +32,6 @@ def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
     home.mkdir()
     with dg.instance_for_test(temp_dir=str(home)) as test_instance:
         yield test_instance
-
-
-def materialize(
-    defs: dg.Definitions, day: str, instance: dg.DagsterInstance, selection: object
-) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        list(defs.assets or []),
-        resources=defs.resources,
-        selection=selection,
-        partition_key=day,
-        instance=instance,
-        raise_on_error=False,
-    )
 
 
 def tick_requests(defs: dg.Definitions, tick: datetime) -> list[dg.RunRequest]:
@@ -200,7 +188,9 @@ def test_summary_sensor_requests_exactly_the_changed_partitions(
     defs = build_definitions()
     sensor = defs.get_sensor_def("sales_summary_sensor")
     for day in (DAY1, DAY2):
-        assert materialize(defs, day, instance, LOAD).success
+        assert materialize_day(
+            defs, day, selection=LOAD, instance=instance, raise_on_error=False
+        ).success
 
     first = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
     assert sorted(r.partition_key for r in first.run_requests) == [DAY1, DAY2]
@@ -220,8 +210,12 @@ def test_summary_sensor_requests_exactly_the_changed_partitions(
 
     # Running the requested summaries, then reloading one day: only that day is requested.
     for day in (DAY1, DAY2):
-        assert materialize(defs, day, instance, "daily_sales_summary").success
-    assert materialize(defs, DAY2, instance, LOAD).success
+        assert materialize_day(
+            defs, day, selection="daily_sales_summary", instance=instance, raise_on_error=False
+        ).success
+    assert materialize_day(
+        defs, DAY2, selection=LOAD, instance=instance, raise_on_error=False
+    ).success
     latest = sensor.evaluate_tick(
         dg.build_sensor_context(instance=instance, definitions=defs, cursor=first.cursor)
     )
@@ -232,7 +226,9 @@ def test_summary_sensor_skips_days_whose_run_also_built_the_summary(
     pipeline_env: Path, instance: dg.DagsterInstance
 ) -> None:
     defs = build_definitions()
-    assert materialize(defs, DAY1, instance, "raw_records*").success
+    assert materialize_day(
+        defs, DAY1, selection="raw_records*", instance=instance, raise_on_error=False
+    ).success
     sensor = defs.get_sensor_def("sales_summary_sensor")
     result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
     assert result.run_requests == []
@@ -242,7 +238,7 @@ def test_blocking_check_failure_keeps_bad_data_out_of_sales_table(
     pipeline_env: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     defs = build_definitions()
-    ok = materialize(defs, DAY1, instance, LOAD)
+    ok = materialize_day(defs, DAY1, selection=LOAD, instance=instance, raise_on_error=False)
     assert ok.success
     passed = {e.check_name: e.passed for e in ok.get_asset_check_evaluations()}
     assert passed["unique_order_id"] and passed["served_reconciles"]
@@ -253,7 +249,7 @@ def test_blocking_check_failure_keeps_bad_data_out_of_sales_table(
         return quality.RuleResult(False, "injected duplicate", {"duplicated_order_ids": [1]})
 
     monkeypatch.setattr(quality, "unique_order_ids", always_fails)
-    blocked = materialize(defs, DAY2, instance, LOAD)
+    blocked = materialize_day(defs, DAY2, selection=LOAD, instance=instance, raise_on_error=False)
     assert not blocked.success
     materialized = {
         e.event_specific_data.materialization.asset_key.to_user_string()
@@ -276,7 +272,9 @@ def test_run_failure_sensor_posts_a_slack_style_alert_without_the_token(
         monkeypatch.setenv("SALES_API_TOKEN", TOKEN)
         monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", receiver.url + "/hook")
         defs = build_definitions()
-        result = materialize(defs, DAY1, instance, LOAD)
+        result = materialize_day(
+            defs, DAY1, selection=LOAD, instance=instance, raise_on_error=False
+        )
         assert not result.success
         assert len(refusing_api.requests) == 1  # 401 is not retried, by the client nor Dagster
 

@@ -16,18 +16,9 @@ import pytest
 from etl_assets.definitions import build_definitions
 from etl_assets.demo import DemoSalesApi
 from etl_assets.schema import CLEAN_RECORDS, SALES_TABLE, TableContract
+from etl_assets_tests.support import PARTITION_COLUMNS, materialize_day
 
 DAYS = ("2026-11-19", "2026-11-20")
-
-
-def materialize_day(defs: dg.Definitions, day: str, **kwargs: object) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
-        list(defs.assets or []),
-        resources=defs.resources,
-        selection="raw_records*",
-        partition_key=day,
-        **kwargs,  # type: ignore[arg-type]
-    )
 
 
 def query(path: Path, sql: str, *params: object) -> list[tuple]:
@@ -182,12 +173,7 @@ def test_payload_columns_are_stored_with_zstd(two_days_loaded: object, pipeline_
 def test_rematerializing_a_partition_replaces_exactly_that_partition(
     two_days_loaded: object, pipeline_env: Path
 ) -> None:
-    tables = {
-        "raw.raw_records": "partition_date",
-        "staging.clean_records": "order_date",
-        "staging.rejected_records": "partition_date",
-        "mart.sales_table": "order_date",
-    }
+    tables = PARTITION_COLUMNS
 
     def snapshot() -> dict[str, list[tuple]]:
         return {

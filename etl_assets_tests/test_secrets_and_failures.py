@@ -17,6 +17,7 @@ from etl_assets.definitions import build_definitions
 from etl_assets.demo import DemoSalesApi
 from etl_assets_tests.fault_server import FaultServer, Reply, always
 from etl_assets_tests.reliability.support import files_containing, warehouse_cells_containing
+from etl_assets_tests.support import PARTITION_COLUMNS, materialize_day
 
 TOKEN = "sk-live-7f3a9c-SECRET-token"
 DAY = "2026-11-20"
@@ -36,18 +37,6 @@ def instance_dir(tmp_path: Path) -> Path:
     return home
 
 
-def materialize(day: str, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    defs = build_definitions()
-    return dg.materialize(
-        list(defs.assets or []),
-        resources=defs.resources,
-        selection="raw_records*",
-        partition_key=day,
-        instance=instance,
-        raise_on_error=False,
-    )
-
-
 def test_token_is_sent_but_never_stored_or_logged(
     token_api: DemoSalesApi,
     warehouse_path: Path,
@@ -59,7 +48,7 @@ def test_token_is_sent_but_never_stored_or_logged(
     monkeypatch.setenv("SALES_API_TOKEN", TOKEN)
     monkeypatch.setenv("ETL_DUCKDB_PATH", str(warehouse_path))
     with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
-        result = materialize(DAY, instance)
+        result = materialize_day(build_definitions(), DAY, instance=instance, raise_on_error=False)
         assert result.success  # the demo API answers 401 without the right bearer token
         run = instance.get_run_by_id(result.run_id)
         assert TOKEN not in repr(run.run_config)
@@ -83,7 +72,7 @@ def test_refused_token_fails_at_once_with_a_clear_message_and_no_secret(
     monkeypatch.setenv("ETL_DUCKDB_PATH", str(warehouse_path))
     requests_before = token_api.request_count
     with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
-        result = materialize(DAY, instance)
+        result = materialize_day(build_definitions(), DAY, instance=instance, raise_on_error=False)
         assert not result.success
         failure = next(e for e in result.all_events if e.is_step_failure)
         message = failure.step_failure_data.error.message
@@ -134,12 +123,7 @@ def test_cli_materialize_with_token_lands_rows_and_prints_no_secret(
 
 
 def day_counts(path: Path) -> dict[str, list[tuple]]:
-    tables = {
-        "raw.raw_records": "partition_date",
-        "staging.clean_records": "order_date",
-        "staging.rejected_records": "partition_date",
-        "mart.sales_table": "order_date",
-    }
+    tables = PARTITION_COLUMNS
     with duckdb.connect(str(path), read_only=True) as conn:
         return {
             table: conn.execute(
@@ -153,12 +137,16 @@ def test_broken_api_answer_leaves_the_warehouse_unchanged(
     pipeline_env: Path, instance_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
-        assert materialize(DAY, instance).success
+        assert materialize_day(
+            build_definitions(), DAY, instance=instance, raise_on_error=False
+        ).success
         before = day_counts(pipeline_env)
         html = Reply(status=200, body=b"<html>maintenance</html>", headers={})
         with FaultServer(always(html)) as broken:
             monkeypatch.setenv("SALES_API_URL", broken.url)
-            result = materialize(DAY, instance)
+            result = materialize_day(
+                build_definitions(), DAY, instance=instance, raise_on_error=False
+            )
         assert not result.success
         failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
         assert "body is not JSON (starts with '<html>maintenance" in failure.error.message
@@ -170,15 +158,21 @@ def test_an_empty_day_replaces_the_partition_with_typed_empty_tables(
     pipeline_env: Path, instance_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
-        assert materialize(OTHER_DAY, instance).success
-        assert materialize(DAY, instance).success
+        assert materialize_day(
+            build_definitions(), OTHER_DAY, instance=instance, raise_on_error=False
+        ).success
+        assert materialize_day(
+            build_definitions(), DAY, instance=instance, raise_on_error=False
+        ).success
         other_before = {
             t: [r for r in rows if r[0] == OTHER_DAY]
             for t, rows in day_counts(pipeline_env).items()
         }
         with FaultServer(always(Reply(json={"data": [], "next": None}))) as empty:
             monkeypatch.setenv("SALES_API_URL", empty.url)
-            assert materialize(DAY, instance).success
+            assert materialize_day(
+                build_definitions(), DAY, instance=instance, raise_on_error=False
+            ).success
     after = day_counts(pipeline_env)
     for table, rows in after.items():
         assert [r for r in rows if r[0] == DAY] == [], table  # the day is now empty

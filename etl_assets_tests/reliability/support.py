@@ -26,17 +26,13 @@ from etl_assets.assets import EXTRACT_RETRY_POLICY, raw_records, sales_assets
 from etl_assets.demo.orders import DayOrders
 from etl_assets.resources import TOKEN_VARIABLE, SalesApiResource
 from etl_assets.warehouse import WarehouseIOManager
+from etl_assets_tests.support import PARTITION_COLUMNS
 
 TOKEN = "sk-live-rel-5e0b-SECRET-token"
 DAY = date(2026, 11, 20)
 OTHER_DAY = date(2026, 11, 19)
 #: Table -> the column holding its partition's day.
-TABLES = {
-    "raw.raw_records": "partition_date",
-    "staging.clean_records": "order_date",
-    "staging.rejected_records": "partition_date",
-    "mart.sales_table": "order_date",
-}
+TABLES = PARTITION_COLUMNS
 #: Columns that differ between two correct loads of the same data (run, clock, server port).
 VOLATILE_COLUMNS = frozenset({"_run_id", "_loaded_at", "_extracted_at", "_page_url"})
 #: A Dagster retry policy with the production shape but a short delay, for fast tests.
