@@ -1,11 +1,9 @@
 """WarehouseIOManager against real DuckDB files, through real ``dg.materialize`` runs."""
 
-import gc
 import os
 import subprocess
 import sys
 import time
-import weakref
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -26,7 +24,6 @@ from etl_assets.warehouse import (
 )
 from etl_assets.warehouse.dagster_internals import TablePartitionDimension
 from etl_assets.warehouse.duckdb_client import partition_where_clause, quote_identifier
-from etl_assets.warehouse.memory import release_free_memory
 from etl_assets.warehouse.pandas_handler import WarehousePandasTypeHandler
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
@@ -431,23 +428,6 @@ def test_a_malformed_write_memory_limit_is_refused_by_name(db: Path) -> None:
     with pytest.raises(pydantic.ValidationError, match="write_memory_limit"):
         run([anything], db, write_memory_limit="lots")
     assert run([anything], db, write_memory_limit="64MB").success
-
-
-def test_release_free_memory_collects_unreachable_cycles() -> None:
-    class Node:
-        peer: object = None
-
-    node = Node()
-    node.peer = node
-    alive = weakref.ref(node)
-    gc.disable()
-    try:
-        del node
-        assert alive() is not None  # a cycle: only the collector frees it
-        release_free_memory()
-        assert alive() is None
-    finally:
-        gc.enable()
 
 
 def _required(schema: dg.TableSchema, *names: str) -> dg.TableSchema:

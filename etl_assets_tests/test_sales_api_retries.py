@@ -115,12 +115,10 @@ def test_read_timeouts_exhaust_retries(serve: Any) -> None:
 
 def test_503_forever_gives_up_after_max_attempts(serve: Any) -> None:
     server = serve(always(Reply(503, json={"error": "down for maintenance"})))
-    started = time.monotonic()
     with client_for(server, token=TOKEN) as client:
         with pytest.raises(SalesApiUnavailableError) as info:
             list(client.iter_pages(START, END))
         assert client.requests_sent == FAST.max_attempts
-    assert time.monotonic() - started < 3
     error = info.value
     assert_token_hidden(error)
     assert len(server.requests) == FAST.max_attempts

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import dagster as dg
 import pytest
 
-from etl_assets.assets import EXTRACT_RETRY_POLICY, raw_records
-from etl_assets.resources import SalesApiResource
 from etl_assets_tests.reliability import scenarios_api, scenarios_retries
-from etl_assets_tests.reliability.bounds import failing_api_bound
 
 LIGHT_SOAK_ORDERS = 3_000
 HEAVY_SOAK_ORDERS = 50_000
@@ -52,21 +48,6 @@ def test_permanently_failing_api_with_default_settings_stays_within_the_bound(
 ) -> None:
     row = scenarios_api.permanent_failure(tmp_path, kind="503", defaults=True)
     assert row.problems == [], row.notes
-
-
-def test_worst_case_bound_of_the_defaults() -> None:
-    # Per page request: 120 s retry budget + the last attempt's 5 s connect + 30 s read timeouts
-    # = 155 s; 3 step attempts; Dagster waits at most (30 + 30) + (90 + 30) s between them.
-    resource = SalesApiResource(base_url="http://127.0.0.1:1")
-    assert failing_api_bound(resource, EXTRACT_RETRY_POLICY) == DEFAULT_FAILING_API_BOUND_SECONDS
-
-
-def test_production_extract_retry_policy() -> None:
-    assert raw_records.op.retry_policy == EXTRACT_RETRY_POLICY
-    expected = dg.RetryPolicy(
-        max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
-    )
-    assert expected == EXTRACT_RETRY_POLICY
 
 
 @pytest.mark.parametrize("case", list(scenarios_retries.OUTCOMES))
