@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -35,7 +34,7 @@ from etl_assets_tests.dagster_graphql import (
 from etl_assets_tests.process_session import (
     session_members,
     sigint_not_ignored,
-    wait_for_session_exit,
+    stop_session,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -254,26 +253,7 @@ class DagsterDevServer:
         start a code server while it shuts down) gets its own SIGTERM, as an operator's
         ``kill`` of what is left would; only what outlives its SIGTERM counts as a survivor.
         """
-        sid = self.process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(sid, signal.SIGTERM)
-        deadline = time.monotonic() + SHUTDOWN_TIMEOUT_SECONDS
-        signalled: set[int] = set()
-        while (members := session_members(sid)) and time.monotonic() < deadline:
-            for pid in members.keys() - signalled:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
-                signalled.add(pid)
-            time.sleep(POLL_SECONDS)
-        survivors = session_members(sid)
-        for pid in survivors:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(sid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=5)
-        wait_for_session_exit(sid, 5)
+        survivors = stop_session(self.process, SHUTDOWN_TIMEOUT_SECONDS)
         self._session.close()
         return survivors
 

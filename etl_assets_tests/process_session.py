@@ -7,10 +7,46 @@ run workers) can be checked for survivors by session id, whatever reparenting ha
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+POLL_SECONDS = 0.2
+
+
+def stop_session(
+    leader: subprocess.Popen[bytes], timeout: float, sig: int = signal.SIGTERM
+) -> dict[int, str]:
+    """Signal the session ``leader`` started, wait up to ``timeout``, SIGKILL what is left;
+    return what outlived the signal.
+
+    A process that joins the session after the first signal (a daemon may still start a code
+    server while it shuts down) gets its own, as an operator's ``kill`` of what is left would.
+    """
+    sid = leader.pid
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(sid, sig)
+    deadline = time.monotonic() + timeout
+    signalled: set[int] = set()
+    while (members := session_members(sid)) and time.monotonic() < deadline:
+        for pid in members.keys() - signalled:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            signalled.add(pid)
+        time.sleep(POLL_SECONDS)
+    survivors = session_members(sid)
+    for pid in survivors:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(sid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        leader.wait(timeout=5)
+    wait_for_session_exit(sid, 5)
+    return survivors
 
 
 def wait_for_session_exit(sid: int, timeout: float) -> dict[int, str]:

@@ -25,7 +25,7 @@ import requests
 
 from etl_assets.demo import DemoSalesApi
 from etl_assets_tests.dagster_dev_server import HOST, DagsterDevServer, free_port
-from etl_assets_tests.process_session import session_members, sigint_not_ignored
+from etl_assets_tests.process_session import sigint_not_ignored, stop_session
 from etl_assets_tests.scale.services import SHARED_PG, PgServer, fresh_databases, fresh_redis_dbs
 
 VENV_BIN = Path(sys.executable).parent
@@ -76,19 +76,7 @@ class Process:
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Signal the whole session, wait, then SIGKILL what is left."""
-        sid = self.popen.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(sid, sig)
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        while session_members(sid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        for pid in session_members(sid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(sid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout=5)
+        stop_session(self.popen, STOP_TIMEOUT_SECONDS, sig)
 
 
 @dataclass
