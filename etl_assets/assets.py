@@ -42,7 +42,7 @@ from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE, BackgroundF
 from etl_assets.transform.ranges import CLEANING_INPUT_COLUMNS, clean_days, days_between
 from etl_assets.transform.sales import sales_rows
 from etl_assets.transform.summary import summaries_for_days
-from etl_assets.warehouse.pandas_handler import CHANGE_KEY
+from etl_assets.warehouse.changes import CHANGE_KEY
 
 GROUP = "sales"
 OWNERS = ["team:data-engineering"]

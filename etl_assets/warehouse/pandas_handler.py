@@ -20,13 +20,13 @@ from dagster import (
 )
 from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 
+from etl_assets.warehouse.changes import count_changes
 from etl_assets.warehouse.dagster_internals import RawMetadataValue, TableMetadataSet, TableSlice
 from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
     delete_slice,
     display_name,
     fetch_scalar,
-    partition_where_clause,
     qualified_name,
     quote_identifier,
     supports_column_compression,
@@ -36,11 +36,6 @@ from etl_assets.warehouse.memory import release_free_memory
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
 """Definition metadata key holding the declared ``TableSchema`` (types are DuckDB type names)."""
-
-CHANGE_KEY = "etl/change_key"
-"""Definition metadata: ``"order_id:orders"`` — the column identifying a row within a partition,
-and the noun of the figures a partition replace records (``orders_new``, ``orders_gone``,
-``orders_changed``; ``orders_changes_by_day`` when the write spans several days)."""
 
 COMPRESSION_TAG = "duckdb/compression"
 """Declared column tag: the DuckDB compression to create that column with (e.g. ``zstd``).
@@ -200,56 +195,6 @@ def _frame_casts(
     return casts
 
 
-def _count_changes(
-    context: OutputContext,
-    connection: duckdb.DuckDBPyConnection,
-    table_slice: TableSlice,
-    view: str,
-    casts: Mapping[str, str],
-) -> dict[str, RawMetadataValue]:
-    """What a partition replace does to the rows it replaces, by the declared ``etl/change_key``.
-
-    ``<noun>_new``: keys not among the replaced rows; ``<noun>_gone``: replaced keys not in the
-    new rows; ``<noun>_changed``: keys in both whose business columns (those not starting with
-    ``_``) differ. Counted in the write transaction, so they describe exactly this replace."""
-    declared = (context.definition_metadata or {}).get(CHANGE_KEY)
-    declared = getattr(declared, "value", declared)
-    if not declared:
-        return {}
-    key, _, noun = str(declared).partition(":")
-    noun = noun or "rows"
-    if key not in casts:
-        raise ValueError(f"{CHANGE_KEY} names {key!r}, which the DataFrame does not have")
-    compared = [c for c in casts if c != key and not c.startswith("_")]
-    columns = "".join(f", {quote_identifier(c)}" for c in compared)
-    old = f"SELECT {quote_identifier(key)} AS __key{columns} FROM {qualified_name(table_slice)}"
-    if table_slice.partition_dimensions:
-        old += f" WHERE {partition_where_clause(table_slice.partition_dimensions)}"
-    new = ", ".join(
-        [f"{casts[key]} AS __key", *(f"{casts[c]} AS {quote_identifier(c)}" for c in compared)]
-    )
-    differs = " OR ".join(
-        f"old.{quote_identifier(c)} IS DISTINCT FROM new.{quote_identifier(c)}" for c in compared
-    )
-    [(added, gone, changed)] = connection.execute(
-        f"WITH old AS ({old}), new AS (SELECT {new} FROM {quote_identifier(view)} AS frame)"
-        " SELECT count(*) FILTER (WHERE old.__key IS NULL),"
-        " count(*) FILTER (WHERE new.__key IS NULL),"
-        " count(*) FILTER (WHERE old.__key IS NOT NULL AND new.__key IS NOT NULL"
-        f" AND ({differs or 'FALSE'}))"
-        " FROM old FULL JOIN new ON old.__key = new.__key"
-    ).fetchall()
-    context.log.info(
-        "%s: %s new, %s gone, %s changed %s",
-        display_name(table_slice),
-        added,
-        gone,
-        changed,
-        noun,
-    )
-    return {f"{noun}_new": int(added), f"{noun}_gone": int(gone), f"{noun}_changed": int(changed)}
-
-
 def _column_schema(table_columns: dict[str, str], declared: TableSchema | None) -> TableSchema:
     declared_by_name = {c.name.casefold(): c for c in (declared.columns if declared else [])}
     columns: list[TableColumn] = []
@@ -298,7 +243,7 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
             context, connection, table_slice, wanted, compressions, required
         )
         casts = _frame_casts(list(frame.columns), table_columns, declared)
-        changes = _count_changes(context, connection, table_slice, view, casts)
+        changes = count_changes(context, connection, table_slice, view, casts)
         delete_slice(connection, table_slice)
         self._insert(connection, table_slice, view, casts)
         connection.unregister(view)
