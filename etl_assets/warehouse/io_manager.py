@@ -73,6 +73,8 @@ class WarehouseIOManager(DuckDBIOManager):
         if self.lock_timeout_seconds < 0:
             raise ValueError("lock_timeout_seconds must be zero or positive")
 
+        manager: type[DbIOManager] = DbIOManager
+        client: WarehouseDuckDbClient = WarehouseDuckDbClient()
         if self.warehouse == "ducklake":
             from etl_assets.warehouse.ducklake import DuckLakeClient, RetryingDbIOManager
 
@@ -81,17 +83,9 @@ class WarehouseIOManager(DuckDBIOManager):
                     "warehouse='ducklake' needs ducklake_catalog and ducklake_data_path"
                     " (ETL_DUCKLAKE_CATALOG, ETL_DUCKLAKE_DATA_PATH)"
                 )
-
-            return RetryingDbIOManager(
-                db_client=DuckLakeClient(),
-                database=self.database,
-                schema=self.schema_,
-                type_handlers=self.type_handlers(),
-                default_load_type=self.default_load_type(),
-                io_manager_name="WarehouseIOManager",
-            )
-        return DbIOManager(
-            db_client=WarehouseDuckDbClient(),
+            manager, client = RetryingDbIOManager, DuckLakeClient()
+        return manager(
+            db_client=client,
             database=self.database,
             schema=self.schema_,
             type_handlers=self.type_handlers(),
