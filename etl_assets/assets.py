@@ -5,7 +5,7 @@ DataFrame for the warehouse IO manager to persist, and attaches the figures the 
 """
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
@@ -21,6 +21,7 @@ from etl_assets.checks import (
 from etl_assets.metadata import (
     column_lineage,
     markdown_preview,
+    orders_metadata,
     revenue_by_currency,
     same_name_lineage,
     table_schema,
@@ -40,8 +41,9 @@ from etl_assets.sources.sales_api import SalesApiError
 from etl_assets.transform import day_window
 from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE, BackgroundFieldProfile
 from etl_assets.transform.ranges import CLEANING_INPUT_COLUMNS, clean_days, days_between
-from etl_assets.transform.sales import sales_rows
+from etl_assets.transform.sales import clean_days_condition, sales_select
 from etl_assets.transform.summary import summaries_for_days
+from etl_assets.warehouse import WarehouseQuery
 from etl_assets.warehouse.changes import CHANGE_KEY
 
 GROUP = "sales"
@@ -229,28 +231,28 @@ _SALES_LINEAGE = {
     partitions_def=daily_partitions,
     group_name=GROUP,
     owners=OWNERS,
-    kinds={"pandas", "duckdb"},
+    kinds={"sql", "duckdb"},
     metadata=_table_metadata(SALES_TABLE),
+    # Read inside the warehouse by the write itself (WarehouseQuery), not loaded as a DataFrame.
+    deps=[dg.AssetDep("clean_records")],
     freshness_policy=SALES_FRESHNESS,
     pool=WAREHOUSE_POOL,
 )
-def sales_table(context: dg.AssetExecutionContext, clean_records: pd.DataFrame) -> dg.Output:
+def sales_table(context: dg.AssetExecutionContext) -> dg.Output:
     """The sales fact table for analysts: one row per order, amount = quantity × unit_price.
 
     Loaded per UTC day; re-materializing a day replaces exactly that day's rows.
     """
-    rows = sales_rows(
-        clean_records, loaded_at=pd.Timestamp.now(tz="UTC"), run_id=context.run.run_id
+    query = sales_select(
+        CLEAN_RECORDS.qualified_name,
+        loaded_at=datetime.now(UTC),
+        run_id=context.run.run_id,
+        where=clean_days_condition(partition_days(context)),
     )
     lineage = {c: deps for c, deps in _SALES_LINEAGE.items() if c in SALES_TABLE.column_names}
     return dg.Output(
-        rows,
-        metadata={
-            "orders": len(rows),
-            **revenue_by_currency(rows, "amount"),
-            "dagster/column_lineage": column_lineage(lineage),
-            "preview": markdown_preview(rows),
-        },
+        WarehouseQuery(query, describe=orders_metadata),
+        metadata={"dagster/column_lineage": column_lineage(lineage)},
     )
 
 

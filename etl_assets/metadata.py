@@ -1,8 +1,10 @@
 """Materialization metadata the UI shows: previews, per-currency revenue, column lineage."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import dagster as dg
+import duckdb
 import pandas as pd
 
 from etl_assets.schema import TableContract
@@ -35,10 +37,23 @@ def markdown_preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> dg.Metada
 
 def revenue_by_currency(frame: pd.DataFrame, amount_column: str) -> dict[str, float]:
     """``revenue_EUR``-style figures; amounts in different currencies are never added up."""
-    sums = frame.groupby("currency", dropna=False)[amount_column].sum()
+    return _revenue_figures(frame.groupby("currency", dropna=False)[amount_column].sum().items())
+
+
+def _revenue_figures(totals: Iterable[tuple[Any, Any]]) -> dict[str, float]:
     return {
         f"revenue_{'unknown' if pd.isna(currency) else currency}": round(float(total), 2)
-        for currency, total in sums.items()
+        for currency, total in totals
+    }
+
+
+def orders_metadata(rows: duckdb.DuckDBPyRelation) -> dict[str, Any]:
+    """``orders``, revenue by currency and a preview of order rows the warehouse computed."""
+    [(orders,)] = rows.aggregate("count(*)").fetchall()
+    return {
+        "orders": int(orders),
+        **_revenue_figures(rows.aggregate("currency, sum(amount)", "currency").fetchall()),
+        "preview": markdown_preview(rows.limit(PREVIEW_ROWS).df()),
     }
 
 

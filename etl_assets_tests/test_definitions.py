@@ -58,7 +58,7 @@ EXPECTED_ASSETS = {
     "sales_table": {
         **COMMON,
         "deps": ["clean_records"],
-        "kinds": ["duckdb", "pandas"],
+        "kinds": ["duckdb", "sql"],
         "checks": ["column_schema_change"],
         "table": "mart.sales_table",
         "freshness": SALES_FRESHNESS,

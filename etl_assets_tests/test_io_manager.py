@@ -18,13 +18,14 @@ import pytest
 from etl_assets.warehouse import (
     WarehouseIOManager,
     WarehouseLockError,
+    WarehouseQuery,
     WarehouseTableMissingError,
     WarehouseWriteError,
     connect_warehouse,
+    pandas_handler,
 )
 from etl_assets.warehouse.dagster_internals import TablePartitionDimension
 from etl_assets.warehouse.duckdb_client import partition_where_clause, quote_identifier
-from etl_assets.warehouse.pandas_handler import WarehousePandasTypeHandler
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2026-11-01", timezone="UTC")
 RAW_SCHEMA = dg.TableSchema(
@@ -170,10 +171,43 @@ def test_failed_writes_keep_old_rows_and_release_the_file(
     def explode(*_: Any) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(WarehousePandasTypeHandler, "_insert", staticmethod(explode))
+    monkeypatch.setattr(pandas_handler, "_insert", explode)
     with pytest.raises(WarehouseWriteError, match="keeps its previous rows: disk on fire"):
         run([asset], db, "2026-11-20")
     assert query(db, "SELECT order_id FROM raw.raw_records ORDER BY 1") == [(1,), (2,)]
+
+
+def test_a_query_output_replaces_its_partition_from_inside_the_warehouse(db: Path) -> None:
+    source: Source = {"frame": pd.concat([orders("2026-11-20", [1, 2]), orders("2026-11-21", [3])])}
+    upstream = raw_asset(source)
+    select: dict[str, str] = {}
+
+    @dg.asset(
+        partitions_def=DAILY,
+        deps=[upstream],
+        metadata={"schema": "mart", "partition_expr": "partition_date"},
+    )
+    def doubled() -> WarehouseQuery:
+        return WarehouseQuery(
+            select["sql"],
+            describe=lambda rows: {"ids": str(sorted(r[1] for r in rows.fetchall()))},
+        )
+
+    dg.materialize([upstream], resources={"io_manager": WarehouseIOManager(database=str(db))})
+    day = "partition_date = DATE '2026-11-20'"
+    select["sql"] = f"SELECT partition_date, order_id * 2 AS id FROM raw.raw_records WHERE {day}"
+    result = run([doubled], db, "2026-11-20")
+    assert query(db, "SELECT partition_date::VARCHAR, id FROM mart.doubled ORDER BY id") == [
+        ("2026-11-20", 2),
+        ("2026-11-20", 4),
+    ]
+    metadata = metadata_of(result, "doubled")
+    assert (metadata["dagster/partition_row_count"], metadata["ids"]) == (2, "[2, 4]")
+
+    select["sql"] = "SELECT partition_date, no_such_column AS id FROM raw.raw_records"
+    with pytest.raises(WarehouseWriteError, match=r"keeps its previous rows: .*no_such_column"):
+        run([doubled], db, "2026-11-20")
+    assert query(db, "SELECT id FROM mart.doubled ORDER BY id") == [(2,), (4,)]
 
 
 def test_columns_match_by_name_and_new_columns_are_added(db: Path) -> None:

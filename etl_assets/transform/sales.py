@@ -1,28 +1,53 @@
-"""clean_records → sales_table rows: the analysts' fact table, with amount and load columns."""
+"""clean_records → sales_table rows: the analysts' fact table, with amount and load columns.
+
+One SELECT defines the rows. The ``sales_table`` asset runs it inside the warehouse, over
+``staging.clean_records`` (a day of orders never leaves DuckDB); ``sales_rows`` runs the same
+SELECT over a DataFrame of clean records.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from datetime import UTC, date, datetime, timedelta
+
+import duckdb
 import pandas as pd
 
-from etl_assets.schema import SALES_TABLE, UTC_TIMESTAMP
+from etl_assets.schema import CLEAN_RECORDS, SALES_TABLE
+
+# The columns sales_table adds to the clean ones, as SQL; every other column is copied by name.
+_AMOUNT_SQL = "CAST(quantity AS DOUBLE) * CAST(unit_price AS DOUBLE)"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sales_select(source: str, *, loaded_at: datetime, run_id: str, where: str = "TRUE") -> str:
+    """SQL: one sales_table row per clean record of ``source`` (a table or view name) matching
+    ``where``; ``amount`` is quantity × unit_price."""
+    added = {
+        "amount": _AMOUNT_SQL,
+        "_loaded_at": f"TIMESTAMPTZ {_literal(loaded_at.astimezone(UTC).isoformat())}",
+        "_run_id": _literal(run_id),
+    }
+    columns = ", ".join(
+        f"{added[name]} AS {name}" if name in added else name for name in SALES_TABLE.column_names
+    )
+    return f"SELECT {columns} FROM {source} WHERE {where}"
+
+
+def clean_days_condition(days: list[date]) -> str:
+    """SQL: the rows of clean_records whose partition is one of the consecutive ``days``."""
+    column = CLEAN_RECORDS.partition_column
+    end = days[-1] + timedelta(days=1)
+    return f"{column} >= DATE '{days[0].isoformat()}' AND {column} < DATE '{end.isoformat()}'"
 
 
 def sales_rows(clean: pd.DataFrame, *, loaded_at: pd.Timestamp, run_id: str) -> pd.DataFrame:
-    """One row per clean order; ``amount`` is quantity × unit_price (NULL if either is).
-
-    The clean columns are reused, not copied; the run id is one categorical value.
-    """
-    amount = clean["quantity"].astype("float64") * clean["unit_price"].astype("float64")
-    rows = {name: clean[name] for name in SALES_TABLE.column_names if name in clean.columns}
-    run = pd.Categorical.from_codes(np.zeros(len(clean), dtype=np.int8), [run_id])
-    frame = pd.DataFrame(
-        {
-            **rows,
-            "amount": amount,
-            "_loaded_at": pd.Series(loaded_at, index=clean.index, dtype=UTC_TIMESTAMP),
-            "_run_id": pd.Series(run, index=clean.index),
-        },
-        copy=False,
-    )
-    return SALES_TABLE.conform(frame)
+    """The sales_table rows of a DataFrame of clean records (``sales_select`` over it)."""
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.register("clean_records", clean)
+        select = sales_select("clean_records", loaded_at=loaded_at.to_pydatetime(), run_id=run_id)
+        rows = connection.sql(select).df()
+    return SALES_TABLE.conform(rows)

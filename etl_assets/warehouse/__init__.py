@@ -7,10 +7,12 @@ from etl_assets.warehouse.duckdb_client import (
 )
 from etl_assets.warehouse.io_manager import WarehouseIOManager
 from etl_assets.warehouse.pandas_handler import WarehouseTableMissingError
+from etl_assets.warehouse.query_handler import WarehouseQuery
 
 __all__ = [
     "WarehouseIOManager",
     "WarehouseLockError",
+    "WarehouseQuery",
     "WarehouseTableMissingError",
     "WarehouseWriteError",
     "connect_warehouse",

@@ -15,10 +15,12 @@ from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
 )
 from etl_assets.warehouse.pandas_handler import WarehousePandasTypeHandler
+from etl_assets.warehouse.query_handler import WarehouseQueryTypeHandler
 
 
 class WarehouseIOManager(DuckDBIOManager):
-    """Stores pandas DataFrames in a DuckDB file, one table per asset (``schema.asset_name``).
+    """Stores pandas DataFrames in a DuckDB file, one table per asset (``schema.asset_name``);
+    an asset may instead return a ``WarehouseQuery`` whose rows are computed in the warehouse.
 
     Compared with ``DuckDBPandasIOManager``: a write is one transaction (a failed write keeps the
     previous rows), columns are matched by name and new ones are added, a declared
@@ -63,7 +65,7 @@ class WarehouseIOManager(DuckDBIOManager):
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
-        return [WarehousePandasTypeHandler()]
+        return [WarehousePandasTypeHandler(), WarehouseQueryTypeHandler()]
 
     @staticmethod
     def default_load_type() -> type | None:

@@ -212,6 +212,75 @@ def _column_schema(table_columns: dict[str, str], declared: TableSchema | None) 
     return TableSchema(columns=columns)
 
 
+def new_view_name() -> str:
+    """A name for the rows being written, registered for the length of one write."""
+    return f"__warehouse_rows_{uuid.uuid4().hex}"
+
+
+def write_rows(
+    context: OutputContext,
+    table_slice: TableSlice,
+    connection: duckdb.DuckDBPyConnection,
+    view: str,
+) -> dict[str, RawMetadataValue]:
+    """Replace the slice with the rows of ``view`` (a registered frame or a query), by name.
+
+    Creates or evolves the table from the declared ``dagster/column_schema`` and the rows' own
+    columns, counts the changes, deletes the slice, inserts, declares NOT NULL where required,
+    all in the caller's transaction; returns the row counts and column schema as metadata."""
+    declared = declared_schema(context.definition_metadata)
+    declared_types = {c.name: c.type for c in (declared.columns if declared else [])}
+    declared_folded = {n.casefold(): t for n, t in declared_types.items()}
+    inferred = {
+        n: storable_type(t) for n, t in _describe(connection, quote_identifier(view)).items()
+    }
+    wanted = dict(declared_types)
+    for name, type_ in inferred.items():
+        if name.casefold() not in declared_folded:
+            wanted[name] = type_
+    required = _required(declared)
+    compressions = _compressions(declared) if supports_column_compression(connection) else {}
+    table_columns = _create_or_evolve(
+        context, connection, table_slice, wanted, compressions, required
+    )
+    casts = _frame_casts(list(inferred), table_columns, declared)
+    changes = count_changes(context, connection, table_slice, view, casts)
+    delete_slice(connection, table_slice)
+    inserted = _insert(connection, table_slice, view, casts)
+    _enforce_required(context, connection, table_slice, required)
+
+    total = fetch_scalar(connection, f"SELECT count(*) FROM {qualified_name(table_slice)}")
+    metadata = TableMetadataSet(
+        row_count=int(cast(int, total)),
+        partition_row_count=inserted if context.has_asset_partitions else None,
+        column_schema=_column_schema(table_columns, declared),
+        storage_kind="duckdb",
+    )
+    return {**metadata, **changes, "warehouse": MetadataValue.path(str(table_slice.database))}
+
+
+def _insert(
+    connection: duckdb.DuckDBPyConnection,
+    table_slice: TableSlice,
+    view: str,
+    casts: Mapping[str, str],
+) -> int:
+    """Insert the rows of ``view`` by name; the number inserted."""
+    if not casts:
+        return 0
+    selects = ", ".join(f"{sql} AS {quote_identifier(c)}" for c, sql in casts.items())
+    return int(
+        cast(
+            int,
+            fetch_scalar(
+                connection,
+                f"INSERT INTO {qualified_name(table_slice)} BY NAME"
+                f" SELECT {selects} FROM {quote_identifier(view)} AS frame",
+            ),
+        )
+    )
+
+
 class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
     """Writes DataFrames by column name into a declared or inferred, evolving table."""
 
@@ -222,60 +291,13 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         obj: pd.DataFrame,
         connection: duckdb.DuckDBPyConnection,
     ) -> Mapping[str, RawMetadataValue]:
-        frame = _normalized_frame(obj)
-        declared = declared_schema(context.definition_metadata)
-        declared_types = {c.name: c.type for c in (declared.columns if declared else [])}
-        declared_folded = {n.casefold(): t for n, t in declared_types.items()}
-        view = f"__warehouse_frame_{uuid.uuid4().hex}"
+        view = new_view_name()
         # No try/finally: after a failure the aborted transaction refuses unregister() (which
         # would mask the real error), and closing the connection drops the view anyway.
-        connection.register(view, frame)
-        inferred = {
-            n: storable_type(t) for n, t in _describe(connection, quote_identifier(view)).items()
-        }
-        wanted = dict(declared_types)
-        for name, type_ in inferred.items():
-            if name.casefold() not in declared_folded:
-                wanted[name] = type_
-        required = _required(declared)
-        compressions = _compressions(declared) if supports_column_compression(connection) else {}
-        table_columns = _create_or_evolve(
-            context, connection, table_slice, wanted, compressions, required
-        )
-        casts = _frame_casts(list(frame.columns), table_columns, declared)
-        changes = count_changes(context, connection, table_slice, view, casts)
-        delete_slice(connection, table_slice)
-        self._insert(connection, table_slice, view, casts)
+        connection.register(view, _normalized_frame(obj))
+        metadata = write_rows(context, table_slice, connection, view)
         connection.unregister(view)
-        _enforce_required(context, connection, table_slice, required)
-
-        total = fetch_scalar(connection, f"SELECT count(*) FROM {qualified_name(table_slice)}")
-        metadata = TableMetadataSet(
-            row_count=int(cast(int, total)),
-            partition_row_count=len(frame) if context.has_asset_partitions else None,
-            column_schema=_column_schema(table_columns, declared),
-            storage_kind="duckdb",
-        )
-        return {
-            **metadata,
-            **changes,
-            "warehouse": MetadataValue.path(str(table_slice.database)),
-        }
-
-    @staticmethod
-    def _insert(
-        connection: duckdb.DuckDBPyConnection,
-        table_slice: TableSlice,
-        view: str,
-        casts: Mapping[str, str],
-    ) -> None:
-        if not casts:
-            return
-        selects = ", ".join(f"{sql} AS {quote_identifier(c)}" for c, sql in casts.items())
-        connection.execute(
-            f"INSERT INTO {qualified_name(table_slice)} BY NAME"
-            f" SELECT {selects} FROM {quote_identifier(view)} AS frame"
-        )
+        return metadata
 
     def load_input(
         self,
