@@ -22,8 +22,8 @@ from etl_assets.metadata import (
     column_lineage,
     markdown_preview,
     orders_metadata,
-    revenue_by_currency,
     same_name_lineage,
+    summary_metadata,
     table_schema,
 )
 from etl_assets.partitions import daily_partitions
@@ -41,9 +41,9 @@ from etl_assets.sources.sales_api import SalesApiError
 from etl_assets.transform import day_window
 from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE, BackgroundFieldProfile
 from etl_assets.transform.ranges import CLEANING_INPUT_COLUMNS, clean_days, days_between
-from etl_assets.transform.sales import clean_days_condition, sales_select
-from etl_assets.transform.summary import summaries_for_days
-from etl_assets.warehouse import WarehouseQuery
+from etl_assets.transform.sales import sales_select
+from etl_assets.transform.summary import summary_select
+from etl_assets.warehouse import WarehouseQuery, WarehouseSlice
 from etl_assets.warehouse.changes import CHANGE_KEY
 
 GROUP = "sales"
@@ -181,7 +181,7 @@ class CleaningConfig(dg.Config):
     pool=WAREHOUSE_POOL,
 )
 def clean_and_rejected_records(
-    context: dg.AssetExecutionContext, config: CleaningConfig, raw_records: pd.DataFrame
+    context: dg.AssetExecutionContext, config: CleaningConfig, raw_records: WarehouseSlice
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
     """Validate, deduplicate and fill the day's raw elements in one pass.
 
@@ -189,7 +189,9 @@ def clean_and_rejected_records(
     metadata on both outputs and checked (blocking) before sales_table may load.
     """
     days = partition_days(context)
-    result = clean_days(raw_records, days)
+    # The payloads are typed where they are stored; the session closes before the writes.
+    with raw_records.open() as (connection, raw):
+        result = clean_days(connection, raw, days)
     counts = result.counts
     figures = {
         "served": counts.served,
@@ -247,7 +249,7 @@ def sales_table(context: dg.AssetExecutionContext) -> dg.Output:
         CLEAN_RECORDS.qualified_name,
         loaded_at=datetime.now(UTC),
         run_id=context.run.run_id,
-        where=clean_days_condition(partition_days(context)),
+        days=partition_days(context),
     )
     lineage = {c: deps for c, deps in _SALES_LINEAGE.items() if c in SALES_TABLE.column_names}
     return dg.Output(
@@ -270,35 +272,24 @@ _SUMMARY_LINEAGE = {
     partitions_def=daily_partitions,
     group_name=GROUP,
     owners=OWNERS,
-    kinds={"pandas", "duckdb"},
+    kinds={"sql", "duckdb"},
     metadata=_table_metadata(DAILY_SALES_SUMMARY),
-    ins={
-        "sales_table": dg.AssetIn(),
-        "rejected_records": dg.AssetIn(metadata={"columns": ["partition_date"]}),
-    },
+    # Read inside the warehouse by the write itself (WarehouseQuery), not loaded as DataFrames.
+    deps=[dg.AssetDep("sales_table"), dg.AssetDep("rejected_records")],
     pool=WAREHOUSE_POOL,
 )
-def daily_sales_summary(
-    context: dg.AssetExecutionContext, sales_table: pd.DataFrame, rejected_records: pd.DataFrame
-) -> dg.Output:
+def daily_sales_summary(context: dg.AssetExecutionContext) -> dg.Output:
     """Revenue and order counts of the day by region, product and currency.
 
     Never adds amounts across currencies. Carries the day's rejected-row count so one query
     shows both the business figures and the data quality behind them.
     """
-    days = partition_days(context)
-    rejected_days = pd.to_datetime(rejected_records["partition_date"]).dt.date.value_counts()
-    summary = summaries_for_days(sales_table, days, rejected_days.to_dict())
+    query = summary_select(
+        SALES_TABLE.qualified_name, REJECTED_RECORDS.qualified_name, partition_days(context)
+    )
     return dg.Output(
-        summary,
-        metadata={
-            "groups": len(summary),
-            "orders": int(summary["orders"].sum()),
-            "rejected_rows": len(rejected_records),
-            **revenue_by_currency(summary, "revenue"),
-            "dagster/column_lineage": column_lineage(_SUMMARY_LINEAGE),
-            "preview": markdown_preview(summary, rows=20),
-        },
+        WarehouseQuery(query, describe=summary_metadata),
+        metadata={"dagster/column_lineage": column_lineage(_SUMMARY_LINEAGE)},
     )
 
 

@@ -35,12 +35,8 @@ def markdown_preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> dg.Metada
     return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
 
 
-def revenue_by_currency(frame: pd.DataFrame, amount_column: str) -> dict[str, float]:
-    """``revenue_EUR``-style figures; amounts in different currencies are never added up."""
-    return _revenue_figures(frame.groupby("currency", dropna=False)[amount_column].sum().items())
-
-
 def _revenue_figures(totals: Iterable[tuple[Any, Any]]) -> dict[str, float]:
+    """``revenue_EUR``-style figures; amounts in different currencies are never added up."""
     return {
         f"revenue_{'unknown' if pd.isna(currency) else currency}": round(float(total), 2)
         for currency, total in totals
@@ -54,6 +50,24 @@ def orders_metadata(rows: duckdb.DuckDBPyRelation) -> dict[str, Any]:
         "orders": int(orders),
         **_revenue_figures(rows.aggregate("currency, sum(amount)", "currency").fetchall()),
         "preview": markdown_preview(rows.limit(PREVIEW_ROWS).df()),
+    }
+
+
+def summary_metadata(rows: duckdb.DuckDBPyRelation) -> dict[str, Any]:
+    """``groups``, ``orders``, ``rejected_rows``, revenue by currency and a preview of the
+    summary rows the warehouse computed."""
+    [(groups, orders)] = rows.aggregate("count(*), coalesce(sum(orders), 0)").fetchall()
+    [(rejected,)] = (
+        rows.aggregate("order_date, any_value(rejected_rows) AS n", "order_date")
+        .aggregate("coalesce(sum(n), 0)")
+        .fetchall()
+    )
+    return {
+        "groups": int(groups),
+        "orders": int(orders),
+        "rejected_rows": int(rejected),
+        **_revenue_figures(rows.aggregate("currency, sum(revenue)", "currency").fetchall()),
+        "preview": markdown_preview(rows.limit(20).df(), rows=20),
     }
 
 

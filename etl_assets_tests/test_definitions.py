@@ -66,7 +66,7 @@ EXPECTED_ASSETS = {
     "daily_sales_summary": {
         **COMMON,
         "deps": ["rejected_records", "sales_table"],
-        "kinds": ["duckdb", "pandas"],
+        "kinds": ["duckdb", "sql"],
         "checks": ["column_schema_change"],
         "table": "mart.daily_sales_summary",
         "freshness": None,

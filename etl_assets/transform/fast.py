@@ -158,16 +158,17 @@ BATCH_ROWS = 200_000
 
 def type_plain_elements(
     connection: duckdb.DuckDBPyConnection,
-    elements: pa.Table,
+    elements: duckdb.DuckDBPyRelation,
     day: date,
     contract: OrderContract,
 ) -> tuple[duckdb.DuckDBPyRelation, pa.Table]:
-    """The plainly valid ``elements`` as typed versions (``version_columns``), in a table of
-    ``connection``; and every other element (sorted by ``_row``), for the per-element check.
+    """The plainly valid ``elements`` as typed versions (``version_columns``), in a temp table
+    of ``connection``; and every other element (sorted by ``_row``), for the per-element check.
 
-    ``elements`` has ``_row``, ``_record_index`` and ``p`` (payload text). They are typed
-    ``BATCH_ROWS`` at a time, so the parsed fields DuckDB holds stay bounded however large the
-    day. On a DuckDB error no element is accepted and every element is returned.
+    ``elements`` (a relation of ``connection``) has ``_row`` (unique), ``_record_index`` and
+    ``p`` (payload text). They are typed ``BATCH_ROWS`` values of ``_row`` at a time, so the
+    parsed fields DuckDB holds stay bounded however large the day. On a DuckDB error no element
+    is accepted and every element is returned.
     """
     start = pd.Timestamp(day.isoformat(), tz="UTC")
     window = {"start": start.to_pydatetime(), "end": (start + pd.Timedelta(days=1)).to_pydatetime()}
@@ -175,18 +176,19 @@ def type_plain_elements(
     columns = ", ".join(f"{name} {type_}" for name, type_ in version_columns(contract).items())
     connection.execute(f"CREATE TEMP TABLE {table} ({columns})")
     insert = f"INSERT INTO {table} BY NAME {_accepted_sql(contract)}"
+    [(low, high)] = elements.aggregate("min(_row), max(_row)").fetchall()
     try:
         connection.execute("BEGIN TRANSACTION")
-        for low in range(0, elements.num_rows, BATCH_ROWS):
-            connection.register("batch", elements.slice(low, BATCH_ROWS))
+        for first in range(low or 0, (high if high is not None else -1) + 1, BATCH_ROWS):
+            batch = elements.filter(f"_row >= {first} AND _row < {first + BATCH_ROWS}")
+            connection.register("batch", batch)
             connection.execute(insert, window)
         connection.execute("COMMIT")
     except duckdb.Error:
         connection.execute("ROLLBACK")
-        return connection.table(table), elements
+        return connection.table(table), elements.order("_row").to_arrow_table()
     finally:
-        with suppress(duckdb.Error):
-            connection.unregister("batch")
+        _unregister(connection, "batch")
     accepted = connection.table(table)
     connection.register("all_elements", elements)
     flagged = connection.sql(
@@ -206,7 +208,9 @@ def accepted_versions(
         table = payload_table(raw["payload"]).append_column(
             "_record_index", pa.array(np.arange(len(raw), dtype=np.int64))
         )
-        accepted, flagged = type_plain_elements(connection, table, day, contract)
+        accepted, flagged = type_plain_elements(
+            connection, connection.from_arrow(table), day, contract
+        )
         frame = accepted.order("_row").df()
     return frame, flagged.column("_row").to_numpy()
 

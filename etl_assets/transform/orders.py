@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -49,7 +50,7 @@ from etl_assets.transform.values import (
 
 # DuckDB threads for cleaning: the parse of the payloads is the work, and it spreads well.
 _THREADS = max(os.cpu_count() or 1, 1)
-__all__ = ["CleaningCounts", "CleaningResult", "clean_orders", "parse_version"]
+__all__ = ["CleaningCounts", "CleaningResult", "clean_elements", "clean_orders", "parse_version"]
 
 
 @dataclass(frozen=True)
@@ -157,25 +158,46 @@ def parse_text_lenient(value: Any) -> str:
 
 
 def clean_orders(raw: pd.DataFrame, day: date, contract: OrderContract = ORDERS) -> CleaningResult:
+    """:func:`clean_elements` over a DataFrame of one day's raw elements, in a DuckDB of its own
+    (zero-copy when the payloads are Arrow-backed)."""
+    lineage = {name: np.asarray(raw[name].to_numpy(), dtype=np.int64) for name in _LINEAGE}
+    elements = pa.table(
+        {"_row": np.arange(len(raw), dtype=np.int64), **lineage, "p": arrow_text(raw["payload"])}
+    )
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        return clean_elements(connection, connection.from_arrow(elements), day, contract)
+
+
+def clean_elements(
+    connection: duckdb.DuckDBPyConnection,
+    elements: duckdb.DuckDBPyRelation,
+    day: date,
+    contract: OrderContract = ORDERS,
+) -> CleaningResult:
     """Validate, deduplicate and fill one day of raw elements (see the module docstring).
 
-    Runs in an in-memory DuckDB over the payloads (zero-copy when Arrow-backed): plainly valid
-    elements are typed in bulk (``fast.type_plain_elements``); every other element goes
-    through :func:`parse_version`, which also writes every rejection reason; versions are then
-    resolved per order in one aggregation (``resolve.resolve_versions``).
+    ``elements``: a relation of ``connection`` (a UTC session) with ``_row`` (unique), the
+    lineage columns and the payload text ``p``; it may be the day in the warehouse itself, read
+    where it is stored. Plainly valid elements are typed in bulk (``fast.type_plain_elements``);
+    every other element goes through :func:`parse_version`, which also writes every rejection
+    reason; versions are then resolved per order in one aggregation
+    (``resolve.resolve_versions``). Only those other elements come out into Python.
     """
-    payloads = arrow_text(raw["payload"])
-    lineage = {name: np.asarray(raw[name].to_numpy(), dtype=np.int64) for name in _LINEAGE}
-    elements = pa.table({"_row": np.arange(len(raw), dtype=np.int64), **lineage, "p": payloads})
-    with duckdb.connect() as connection:
-        connection.execute(f"SET TimeZone = 'UTC'; SET threads = {_THREADS}")
-        accepted, flagged = type_plain_elements(connection, elements, day, contract)
+    connection.execute(f"SET threads = {_THREADS}")
+    accepted, flagged = type_plain_elements(connection, elements, day, contract)
+    temp_tables = [accepted.alias]
+    try:
         checked, rejections = _check_elements(flagged, day, contract)
-        versions = accepted.union(_typed_versions(connection, checked, contract))
+        typed = _typed_versions(connection, checked, contract)
+        temp_tables.append(typed.alias)
+        versions = accepted.union(typed)
         [(valid,)] = versions.aggregate("count(*)").fetchall()
-        resolution = resolve_versions(
-            connection, versions, connection.from_arrow(elements), contract
-        )
+        [(served,)] = elements.aggregate("count(*)").fetchall()
+        resolution = resolve_versions(connection, versions, elements, contract)
+    finally:
+        for table in temp_tables:
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
     late_rejections = [
         _rejection(
             {**{name: order[name] for name in _LINEAGE}, "payload": order["p"]},
@@ -192,7 +214,7 @@ def clean_orders(raw: pd.DataFrame, day: date, contract: OrderContract = ORDERS)
     rejected = REJECTED_RECORDS.conform(pd.DataFrame(rejections))
     rejected = rejected.sort_values("_record_index", kind="stable").reset_index(drop=True)
     counts = CleaningCounts(
-        served=len(raw),
+        served=int(served),
         clean=len(clean),
         rejected=len(rejected),
         duplicates=resolution.duplicates,
@@ -240,11 +262,16 @@ def _typed_versions(
     versions: list[dict[str, Any]],
     contract: OrderContract,
 ) -> duckdb.DuckDBPyRelation:
-    """The versions ``parse_version`` accepted, as a relation of ``fast.version_columns``."""
+    """The versions ``parse_version`` accepted, in a temp table of ``fast.version_columns``
+    (a table, not a view of the frame: views of Python objects cannot live beside a file)."""
     columns = version_columns(contract)
     frame = pd.DataFrame(versions, columns=list(columns))
     for field in contract.fields:
         if field.kind == "timestamp":
             frame[field.column_name] = pd.to_datetime(frame[field.column_name], utc=True)
     casts = ", ".join(f"CAST({name} AS {type_}) AS {name}" for name, type_ in columns.items())
-    return connection.from_df(frame).project(casts)
+    table = f"checked_{uuid.uuid4().hex}"
+    connection.register(f"{table}_frame", frame)
+    connection.execute(f"CREATE TEMP TABLE {table} AS SELECT {casts} FROM {table}_frame")
+    connection.unregister(f"{table}_frame")
+    return connection.table(table)

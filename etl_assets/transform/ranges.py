@@ -10,9 +10,11 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import date, timedelta
 
+import duckdb
 import pandas as pd
 
-from etl_assets.transform.orders import CleaningCounts, CleaningResult, clean_orders
+from etl_assets.schema import RAW_RECORDS
+from etl_assets.transform.orders import CleaningCounts, CleaningResult, clean_elements
 from etl_assets.transform.resolve import LINEAGE
 
 # The raw_records columns cleaning reads: which day, where it was served, and what.
@@ -24,15 +26,23 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=n) for n in range((end - start).days)]
 
 
-def rows_of_day(frame: pd.DataFrame, column: str, day: date) -> pd.DataFrame:
-    return frame.loc[pd.to_datetime(frame[column]).dt.date == day]
-
-
-def clean_days(raw: pd.DataFrame, days: Sequence[date]) -> CleaningResult:
-    """clean_orders for each day of ``days`` on its own rows of ``raw``, combined."""
-    if len(days) == 1:
-        return clean_orders(raw, days[0])
-    results = [clean_orders(rows_of_day(raw, "partition_date", day), day) for day in days]
+def clean_days(
+    connection: duckdb.DuckDBPyConnection, raw: duckdb.DuckDBPyRelation, days: Sequence[date]
+) -> CleaningResult:
+    """clean_elements for each day of ``days`` on its own rows of ``raw`` (a relation of
+    ``connection`` with the raw_records columns ``CLEANING_INPUT_COLUMNS``), combined."""
+    results = [
+        clean_elements(
+            connection,
+            raw.filter(f"{RAW_RECORDS.partition_column} = DATE '{day.isoformat()}'").project(
+                f"_record_index AS _row, {', '.join(LINEAGE)}, payload AS p"
+            ),
+            day,
+        )
+        for day in days
+    ]
+    if len(results) == 1:
+        return results[0]
     reasons: Counter[str] = Counter()
     for result in results:
         reasons.update(result.counts.rejected_by_reason)

@@ -142,8 +142,8 @@ def resolve_versions(
     copied.
     """
     sql = _sql(contract)
-    versions.create_view("versions")
-    elements.create_view("elements")
+    connection.register("versions", versions)
+    connection.register("elements", elements)
     try:
         connection.execute(f"CREATE TEMP TABLE repeated AS {sql.repeated}")
         connection.execute(f"CREATE TEMP TABLE multi_resolved AS {sql.multi_resolved}")
@@ -158,10 +158,10 @@ def resolve_versions(
             "DROP TABLE IF EXISTS multi_resolved",
             "DROP TABLE IF EXISTS multi_payloads",
             "DROP TABLE IF EXISTS repeated",
-            "DROP VIEW IF EXISTS versions",
-            "DROP VIEW IF EXISTS elements",
         ):
             connection.execute(statement)
+        connection.unregister("versions")
+        connection.unregister("elements")
     return Resolution(clean=clean, incomplete=incomplete, duplicates=duplicates)
 
 

@@ -7,40 +7,33 @@ SELECT over a DataFrame of clean records.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import duckdb
 import pandas as pd
 
 from etl_assets.schema import CLEAN_RECORDS, SALES_TABLE
+from etl_assets.transform.sql import days_condition, sql_literal
 
 # The columns sales_table adds to the clean ones, as SQL; every other column is copied by name.
 _AMOUNT_SQL = "CAST(quantity AS DOUBLE) * CAST(unit_price AS DOUBLE)"
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def sales_select(source: str, *, loaded_at: datetime, run_id: str, where: str = "TRUE") -> str:
-    """SQL: one sales_table row per clean record of ``source`` (a table or view name) matching
-    ``where``; ``amount`` is quantity × unit_price."""
+def sales_select(
+    source: str, *, loaded_at: datetime, run_id: str, days: list[date] | None = None
+) -> str:
+    """SQL: one sales_table row per clean record of ``source`` (a table or view name), of the
+    consecutive ``days`` only when given; ``amount`` is quantity × unit_price."""
+    where = "TRUE" if days is None else days_condition(CLEAN_RECORDS.partition_column, days)
     added = {
         "amount": _AMOUNT_SQL,
-        "_loaded_at": f"TIMESTAMPTZ {_literal(loaded_at.astimezone(UTC).isoformat())}",
-        "_run_id": _literal(run_id),
+        "_loaded_at": f"TIMESTAMPTZ {sql_literal(loaded_at.astimezone(UTC).isoformat())}",
+        "_run_id": sql_literal(run_id),
     }
     columns = ", ".join(
         f"{added[name]} AS {name}" if name in added else name for name in SALES_TABLE.column_names
     )
     return f"SELECT {columns} FROM {source} WHERE {where}"
-
-
-def clean_days_condition(days: list[date]) -> str:
-    """SQL: the rows of clean_records whose partition is one of the consecutive ``days``."""
-    column = CLEAN_RECORDS.partition_column
-    end = days[-1] + timedelta(days=1)
-    return f"{column} >= DATE '{days[0].isoformat()}' AND {column} < DATE '{end.isoformat()}'"
 
 
 def sales_rows(clean: pd.DataFrame, *, loaded_at: pd.Timestamp, run_id: str) -> pd.DataFrame:

@@ -5,14 +5,15 @@ from etl_assets.warehouse.duckdb_client import (
     WarehouseWriteError,
     connect_warehouse,
 )
+from etl_assets.warehouse.in_warehouse import WarehouseQuery, WarehouseSlice
 from etl_assets.warehouse.io_manager import WarehouseIOManager
 from etl_assets.warehouse.pandas_handler import WarehouseTableMissingError
-from etl_assets.warehouse.query_handler import WarehouseQuery
 
 __all__ = [
     "WarehouseIOManager",
     "WarehouseLockError",
     "WarehouseQuery",
+    "WarehouseSlice",
     "WarehouseTableMissingError",
     "WarehouseWriteError",
     "connect_warehouse",

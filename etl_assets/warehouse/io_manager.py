@@ -14,13 +14,17 @@ from etl_assets.warehouse.duckdb_client import (
     DEFAULT_WRITE_MEMORY_LIMIT,
     WarehouseDuckDbClient,
 )
+from etl_assets.warehouse.in_warehouse import (
+    WarehouseQueryTypeHandler,
+    WarehouseSliceTypeHandler,
+)
 from etl_assets.warehouse.pandas_handler import WarehousePandasTypeHandler
-from etl_assets.warehouse.query_handler import WarehouseQueryTypeHandler
 
 
 class WarehouseIOManager(DuckDBIOManager):
     """Stores pandas DataFrames in a DuckDB file, one table per asset (``schema.asset_name``);
-    an asset may instead return a ``WarehouseQuery`` whose rows are computed in the warehouse.
+    an asset may instead return a ``WarehouseQuery`` whose rows are computed in the warehouse,
+    and take an input as a ``WarehouseSlice`` to read it there (``in_warehouse.py``).
 
     Compared with ``DuckDBPandasIOManager``: a write is one transaction (a failed write keeps the
     previous rows), columns are matched by name and new ones are added, a declared
@@ -64,8 +68,14 @@ class WarehouseIOManager(DuckDBIOManager):
     )
 
     @staticmethod
-    def type_handlers() -> Sequence[DbTypeHandler]:
-        return [WarehousePandasTypeHandler(), WarehouseQueryTypeHandler()]
+    def type_handlers(
+        client: type[WarehouseDuckDbClient] = WarehouseDuckDbClient,
+    ) -> Sequence[DbTypeHandler]:
+        return [
+            WarehousePandasTypeHandler(),
+            WarehouseQueryTypeHandler(),
+            WarehouseSliceTypeHandler(client),
+        ]
 
     @staticmethod
     def default_load_type() -> type | None:
@@ -90,7 +100,7 @@ class WarehouseIOManager(DuckDBIOManager):
             db_client=client,
             database=self.database,
             schema=self.schema_,
-            type_handlers=self.type_handlers(),
+            type_handlers=self.type_handlers(type(client)),
             default_load_type=self.default_load_type(),
             io_manager_name="WarehouseIOManager",
         )

@@ -1,0 +1,125 @@
+"""A day of rows that stays in the warehouse: inputs read, and outputs computed, inside DuckDB.
+
+Moving a million rows out into a DataFrame and back costs time and memory that the SQL on them
+does not need. So an asset may take an input as a :class:`WarehouseSlice` (a SELECT to run in a
+read-only session of its own, e.g. ``clean_and_rejected_records`` types ``raw_records``'
+payloads where they are stored) and return a :class:`WarehouseQuery` (a SELECT whose rows the IO
+manager writes in its partition-replace transaction, with every promise of the DataFrame path:
+by name, evolving, NOT NULL, change counts, atomic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+
+import duckdb
+from dagster import InputContext, OutputContext
+
+from etl_assets.warehouse.dagster_internals import DbTypeHandler, RawMetadataValue, TableSlice
+from etl_assets.warehouse.duckdb_client import (
+    WarehouseDuckDbClient,
+    display_name,
+    quote_identifier,
+    table_exists,
+)
+from etl_assets.warehouse.pandas_handler import (
+    WarehouseTableMissingError,
+    new_view_name,
+    write_rows,
+)
+
+
+@dataclass(frozen=True)
+class WarehouseQuery:
+    """The rows of an output, as a SELECT over tables of the warehouse.
+
+    ``describe``, when given, is called with the written rows (a relation, inside the write
+    transaction) and returns extra materialization metadata (counts, a preview).
+    """
+
+    sql: str
+    describe: Callable[[duckdb.DuckDBPyRelation], Mapping[str, RawMetadataValue]] | None = None
+
+
+@dataclass(frozen=True)
+class WarehouseSlice:
+    """An input left in the warehouse: the SELECT of its slice (the columns asked for, the
+    partitions of the run) and a way to open a read-only session to run it in."""
+
+    select: str
+    connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+    @contextmanager
+    def open(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation]]:
+        """A read-only session and the slice as a relation in it; closed on exit. Close it
+        before the step's outputs are written (the DuckDB file has one writer at a time)."""
+        with self.connect() as connection:
+            yield connection, connection.sql(self.select)
+
+
+class WarehouseQueryTypeHandler(DbTypeHandler[WarehouseQuery]):
+    """Writes a :class:`WarehouseQuery`'s rows; load such a table as a DataFrame."""
+
+    def handle_output(
+        self,
+        context: OutputContext,
+        table_slice: TableSlice,
+        obj: WarehouseQuery,
+        connection: duckdb.DuckDBPyConnection,
+    ) -> Mapping[str, RawMetadataValue]:
+        name = new_view_name()
+        view = quote_identifier(name)
+        connection.execute(f"CREATE TEMP VIEW {view} AS {obj.sql}")
+        metadata = write_rows(context, table_slice, connection, name)
+        if obj.describe is not None:
+            metadata.update(obj.describe(connection.sql(f"SELECT * FROM {view}")))
+        connection.execute(f"DROP VIEW {view}")
+        return metadata
+
+    def load_input(
+        self, context: InputContext, table_slice: TableSlice, connection: duckdb.DuckDBPyConnection
+    ) -> WarehouseQuery:
+        raise TypeError(
+            f"{display_name(table_slice)} cannot be loaded as a WarehouseQuery: load it as a"
+            " pandas DataFrame or a WarehouseSlice"
+        )
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [WarehouseQuery]
+
+
+class WarehouseSliceTypeHandler(DbTypeHandler[WarehouseSlice]):
+    """Hands a step its input as a :class:`WarehouseSlice` of ``client``'s warehouse."""
+
+    def __init__(self, client: type[WarehouseDuckDbClient]) -> None:
+        self._client = client
+
+    def handle_output(
+        self,
+        context: OutputContext,
+        table_slice: TableSlice,
+        obj: WarehouseSlice,
+        connection: duckdb.DuckDBPyConnection,
+    ) -> Mapping[str, RawMetadataValue]:
+        raise TypeError(f"A WarehouseSlice is an input only; return rows for {table_slice.table}")
+
+    def load_input(
+        self, context: InputContext, table_slice: TableSlice, connection: duckdb.DuckDBPyConnection
+    ) -> WarehouseSlice:
+        if not table_exists(connection, table_slice.schema, table_slice.table):
+            raise WarehouseTableMissingError(
+                f"Table {display_name(table_slice)} does not exist in {table_slice.database}:"
+                f" materialize {table_slice.table} first"
+            )
+        client = self._client
+        return WarehouseSlice(
+            select=client.get_select_statement(table_slice),
+            connect=lambda: client.connect(context, table_slice),
+        )
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [WarehouseSlice]
