@@ -129,9 +129,9 @@ def stage_times(
 
 def daily_sales_job() -> Any:
     """The job the schedule launches (raw_records → sales_table), for ``dg.reconstructable``."""
-    from etl_assets.definitions import build_definitions
+    import etl_assets  # as a run worker loads the code location: ``-m etl_assets``
 
-    return build_definitions().resolve_job_def("daily_sales_job")
+    return etl_assets.defs.resolve_job_def("daily_sales_job")
 
 
 def run_dagster(url: str, day: date, workdir: Path) -> dict[str, Any]:
