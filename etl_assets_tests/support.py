@@ -20,10 +20,13 @@ def materialize_day(
     selection: object = "raw_records*",
     instance: dg.DagsterInstance | None = None,
     raise_on_error: bool = True,
+    with_checks: bool = False,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize ``selection`` of the project's definitions for one day, in this process."""
+    """Materialize ``selection`` of the project's definitions for one day, in this process;
+    ``with_checks`` adds the checks defined apart from the assets (``column_schema_change``)."""
+    checks = list(defs.asset_checks or []) if with_checks else []
     return dg.materialize(
-        list(defs.assets or []),
+        [*(defs.assets or []), *checks],
         resources=defs.resources,
         selection=selection,  # type: ignore[arg-type]
         partition_key=day,
