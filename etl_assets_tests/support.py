@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from types import ModuleType
+from typing import Any
+
 import dagster as dg
+import pytest
 
 from etl_assets.schema import CLEAN_RECORDS, RAW_RECORDS, REJECTED_RECORDS, SALES_TABLE
 
@@ -33,3 +38,28 @@ def materialize_day(
         instance=instance,
         raise_on_error=raise_on_error,
     )
+
+
+class _RecordingTime:
+    """The ``time`` module, except that ``sleep`` also records how long it was asked to sleep."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        time.sleep(seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def record_sleeps(monkeypatch: pytest.MonkeyPatch, module: ModuleType) -> list[float]:
+    """The waits ``module`` makes through ``time.sleep``, in order, for the rest of the test.
+
+    The waits still happen (deadlines read the real clock); a test asserts on what was waited,
+    not on wall-clock time, which a loaded machine stretches.
+    """
+    recording = _RecordingTime()
+    monkeypatch.setattr(module, "time", recording)
+    return recording.waits
