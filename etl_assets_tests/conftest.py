@@ -37,11 +37,17 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    """A temporary Dagster instance (SQLite storage in the test's directory)."""
+def instance_dir(tmp_path: Path) -> Path:
+    """Where ``instance`` keeps its storage (for tests that search what it wrote)."""
     home = tmp_path / "instance"
     home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
+    return home
+
+
+@pytest.fixture
+def instance(instance_dir: Path) -> Iterator[dg.DagsterInstance]:
+    """A temporary Dagster instance (SQLite storage in ``instance_dir``)."""
+    with dg.instance_for_test(temp_dir=str(instance_dir)) as test_instance:
         yield test_instance
 
 

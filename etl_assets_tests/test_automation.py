@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from etl_assets.alerts import failure_text, redact
@@ -18,7 +17,7 @@ from etl_assets.definitions import build_definitions
 from etl_assets.jobs import daily_sales_job
 from etl_assets.transform import quality
 from etl_assets_tests.fault_server import FaultServer, Reply, always
-from etl_assets_tests.support import materialize_day
+from etl_assets_tests.support import materialize_day, query
 
 DAY1, DAY2 = "2026-11-18", "2026-11-19"
 TOKEN = "tok-5ecret-XYZ-123"
@@ -141,10 +140,9 @@ def test_a_late_update_lands_with_the_next_tick_and_counts_as_changed(
         later = run_tick(datetime(2026, 11, 21, 0, 15, tzinfo=UTC))
         assert (later["orders_new"], later["orders_gone"], later["orders_changed"]) == (0, 0, 1)
 
-    with duckdb.connect(str(pipeline_env), read_only=True) as conn:
-        rows = conn.execute(
-            "SELECT order_id, status, updated_at FROM mart.sales_table ORDER BY order_id"
-        ).fetchall()
+    rows = query(
+        pipeline_env, "SELECT order_id, status, updated_at FROM mart.sales_table ORDER BY 1"
+    )
     assert [(order_id, status) for order_id, status, _ in rows] == [(1, "shipped"), (2, "paid")]
     assert rows[0][2] == datetime(2026, 11, 20, 9, tzinfo=UTC)
 
