@@ -2,12 +2,13 @@
 
 The checks on ``clean_records`` run inside the cleaning step, on the exact frame being written,
 and are blocking: when one fails, ``sales_table`` is not materialized for that partition.
-Reconciliation and rejected share run there too; schema drift runs in the extract step; table
-column-type changes are Dagster's built-in check factory. Freshness is a ``FreshnessPolicy`` on
+Reconciliation and rejected share run there too; schema drift runs in the extract step. The
+``column_schema_change`` check of every table runs after the table is written, comparing the
+columns the warehouse reported with the declared ones. Freshness is a ``FreshnessPolicy`` on
 ``sales_table`` (``assets.py``), which Dagster evaluates without a check or sensor of ours.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date
 
 import dagster as dg
@@ -15,6 +16,7 @@ import pandas as pd
 
 from etl_assets.transform import quality
 from etl_assets.transform.orders import CleaningCounts, day_window
+from etl_assets.warehouse.pandas_handler import declared_schema
 
 CLEAN = dg.AssetKey("clean_records")
 RAW = dg.AssetKey("raw_records")
@@ -34,6 +36,7 @@ CLEAN_RULES = {
 }
 REJECTED_SHARE = "rejected_share_below_threshold"
 SCHEMA_DRIFT = "source_schema_drift"
+COLUMN_SCHEMA_CHANGE = "column_schema_change"
 
 clean_records_check_specs = [
     *(
@@ -97,9 +100,76 @@ def raw_records_check_results(profile: dict[str, dict[str, int]]) -> list[dg.Ass
     return [_result(SCHEMA_DRIFT, RAW, drift, dg.AssetCheckSeverity.WARN)]
 
 
-def built_in_checks(
+def column_schema_differences(declared: dg.TableSchema, written: dg.TableSchema) -> list[str]:
+    """How the written table's columns differ from the declared ones: added, missing or retyped
+    (names compared case-insensitively, as DuckDB does; types by their DuckDB names)."""
+    declared_types = {c.name.casefold(): c.type.upper() for c in declared.columns}
+    written_types = {c.name.casefold(): c.type.upper() for c in written.columns}
+    added = [c.name for c in written.columns if c.name.casefold() not in declared_types]
+    missing = [c.name for c in declared.columns if c.name.casefold() not in written_types]
+    retyped = [
+        f"{c.name}: declared {c.type}, written {written_types[c.name.casefold()]}"
+        for c in declared.columns
+        if c.name.casefold() in written_types
+        and written_types[c.name.casefold()] != declared_types[c.name.casefold()]
+    ]
+    return (
+        [f"added (not declared): {name}" for name in added]
+        + [f"missing (declared): {name}" for name in missing]
+        + [f"retyped: {change}" for change in retyped]
+    )
+
+
+def column_schema_result(
+    asset: dg.AssetKey, declared: dg.TableSchema, latest: dg.AssetMaterialization | None
+) -> dg.AssetCheckResult:
+    """The ``column_schema_change`` result for the asset's latest materialization."""
+    if latest is None:
+        rule = quality.RuleResult(True, "not materialized yet: nothing to compare", {})
+    else:
+        written = declared_schema(latest.metadata)
+        if written is None:
+            rule = quality.RuleResult(False, "the latest materialization has no column schema", {})
+        else:
+            differences = column_schema_differences(declared, written)
+            description = "; ".join(differences) if differences else "columns and types as declared"
+            rule = quality.RuleResult(not differences, description, {"differences": differences})
+    return _result(COLUMN_SCHEMA_CHANGE, asset, rule, dg.AssetCheckSeverity.WARN)
+
+
+def column_schema_checks(
     assets: Sequence[dg.AssetsDefinition],
 ) -> list[dg.AssetChecksDefinition]:
-    """Column type changes of every table (Dagster's check factory, beta in 1.13: its warning
-    is the one Dagster prints when the definitions load)."""
-    return list(dg.build_column_schema_change_checks(assets=list(assets)))
+    """``column_schema_change`` on every table that declares a ``dagster/column_schema``: warns
+    when the latest write added, lost or retyped a column against the declaration. One step runs
+    the checks of all the tables a run selects."""
+    declared = {
+        key: schema
+        for assets_def in assets
+        for key, spec in assets_def.specs_by_key.items()
+        if (schema := declared_schema(spec.metadata)) is not None
+    }
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(
+                COLUMN_SCHEMA_CHANGE,
+                asset=key,
+                description="Warns when the table's columns (names, types) differ from the "
+                "declared column schema: a column added, missing or retyped.",
+            )
+            for key in declared
+        ],
+        can_subset=True,
+        name="column_schema_checks",
+    )
+    def _column_schema_checks(
+        context: dg.AssetCheckExecutionContext,
+    ) -> Iterator[dg.AssetCheckResult]:
+        for check_key in context.selected_asset_check_keys:
+            asset = check_key.asset_key
+            records = context.instance.fetch_materializations(asset, limit=1).records
+            latest = records[0].asset_materialization if records else None
+            yield column_schema_result(asset, declared[asset], latest)
+
+    return [_column_schema_checks]

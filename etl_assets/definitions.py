@@ -1,13 +1,12 @@
 """The single place that wires assets, checks, jobs, schedules, sensors and resources."""
 
 import os
-import warnings
 from pathlib import Path
 
 import dagster as dg
 
 from etl_assets.assets import sales_assets
-from etl_assets.checks import built_in_checks
+from etl_assets.checks import column_schema_checks
 from etl_assets.jobs import daily_sales_job, daily_sales_summary_job
 from etl_assets.resources import TOKEN_VARIABLE, URL_VARIABLE, SalesApiResource
 from etl_assets.scale.settings import (
@@ -79,11 +78,8 @@ def build_definitions() -> dg.Definitions:
     warehouse = validate_deployment(executor_kind)
     io_manager = build_io_manager(warehouse)
     policy = backfill_policy(executor_kind)
-    project_assets = [a.with_attributes(backfill_policy=policy) for a in sales_assets]
-    with warnings.catch_warnings():  # code references are beta in Dagster 1.13; they work
-        warnings.simplefilter("ignore", dg.BetaWarning)
-        assets = dg.with_source_code_references(project_assets)
-    checks = built_in_checks(sales_assets)
+    assets = [a.with_attributes(backfill_policy=policy) for a in sales_assets]
+    checks = column_schema_checks(sales_assets)
     executor = build_executor(executor_kind)
     return dg.Definitions(
         assets=assets,

@@ -1,4 +1,4 @@
-"""Shared fixtures: a live demo Sales API, temp DuckDB files and a temp DAGSTER_HOME."""
+"""Shared fixtures: a live demo Sales API, temp DuckDB files, a temp DAGSTER_HOME and instance."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
 from etl_assets.demo import DemoSalesApi
@@ -33,6 +34,21 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def instance_dir(tmp_path: Path) -> Path:
+    """Where ``instance`` keeps its storage (for tests that search what it wrote)."""
+    home = tmp_path / "instance"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture
+def instance(instance_dir: Path) -> Iterator[dg.DagsterInstance]:
+    """A temporary Dagster instance (SQLite storage in ``instance_dir``)."""
+    with dg.instance_for_test(temp_dir=str(instance_dir)) as test_instance:
+        yield test_instance
 
 
 @pytest.fixture

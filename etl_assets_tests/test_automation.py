@@ -6,12 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from etl_assets.alerts import failure_text, redact
@@ -19,23 +17,15 @@ from etl_assets.definitions import build_definitions
 from etl_assets.jobs import daily_sales_job
 from etl_assets.transform import quality
 from etl_assets_tests.fault_server import FaultServer, Reply, always
-from etl_assets_tests.support import materialize_day
+from etl_assets_tests.support import materialize_day, query
 
 DAY1, DAY2 = "2026-11-18", "2026-11-19"
 TOKEN = "tok-5ecret-XYZ-123"
 LOAD = daily_sales_job.selection  # raw_records → sales_table, without the summary
 
 
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
-    home = tmp_path / "instance"
-    home.mkdir()
-    with dg.instance_for_test(temp_dir=str(home)) as test_instance:
-        yield test_instance
-
-
 def tick_requests(defs: dg.Definitions, tick: datetime) -> list[dg.RunRequest]:
-    schedule = defs.get_schedule_def("daily_sales_schedule")
+    schedule = defs.resolve_schedule_def("daily_sales_schedule")
     result = schedule.evaluate_tick(
         dg.build_schedule_context(
             scheduled_execution_time=tick, repository_def=defs.get_repository_def()
@@ -49,7 +39,7 @@ def test_schedule_with_one_day_of_lookback_requests_yesterdays_partition_once(
 ) -> None:
     monkeypatch.setenv("ETL_SCHEDULE_LOOKBACK_DAYS", "1")
     defs = build_definitions()
-    schedule = defs.get_schedule_def("daily_sales_schedule")
+    schedule = defs.resolve_schedule_def("daily_sales_schedule")
     assert schedule.cron_schedule == "15 0 * * *"
     assert schedule.execution_timezone == "UTC"
     assert schedule.job_name == "daily_sales_job"
@@ -96,7 +86,7 @@ def test_partitions_start_sets_the_first_partition_and_clips_the_lookback(
         "import datetime, dagster as dg, etl_assets\n"
         "job = etl_assets.defs.resolve_job_def('daily_sales_job')\n"
         "print(job.partitions_def.get_first_partition_key())\n"
-        "schedule = etl_assets.defs.get_schedule_def('daily_sales_schedule')\n"
+        "schedule = etl_assets.defs.resolve_schedule_def('daily_sales_schedule')\n"
         "tick = datetime.datetime(2026, 11, 21, 0, 15, tzinfo=datetime.UTC)\n"
         "repo = etl_assets.defs.get_repository_def()\n"
         "context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo)\n"
@@ -150,10 +140,9 @@ def test_a_late_update_lands_with_the_next_tick_and_counts_as_changed(
         later = run_tick(datetime(2026, 11, 21, 0, 15, tzinfo=UTC))
         assert (later["orders_new"], later["orders_gone"], later["orders_changed"]) == (0, 0, 1)
 
-    with duckdb.connect(str(pipeline_env), read_only=True) as conn:
-        rows = conn.execute(
-            "SELECT order_id, status, updated_at FROM mart.sales_table ORDER BY order_id"
-        ).fetchall()
+    rows = query(
+        pipeline_env, "SELECT order_id, status, updated_at FROM mart.sales_table ORDER BY 1"
+    )
     assert [(order_id, status) for order_id, status, _ in rows] == [(1, "shipped"), (2, "paid")]
     assert rows[0][2] == datetime(2026, 11, 20, 9, tzinfo=UTC)
 
@@ -164,7 +153,7 @@ def test_schedule_cron_and_time_zone_are_configurable(
     monkeypatch.setenv("ETL_SCHEDULE_CRON", "30 6 * * *")
     monkeypatch.setenv("ETL_SCHEDULE_TIMEZONE", "Europe/Berlin")
     defs = build_definitions()
-    schedule = defs.get_schedule_def("daily_sales_schedule")
+    schedule = defs.resolve_schedule_def("daily_sales_schedule")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("30 6 * * *", "Europe/Berlin")
     # 06:30 in Berlin on the 21st is 05:30Z: the newest complete UTC day is still the 20th.
     tick = datetime(2026, 11, 21, 5, 30, tzinfo=UTC)
@@ -186,7 +175,7 @@ def test_summary_sensor_requests_exactly_the_changed_partitions(
     pipeline_env: Path, instance: dg.DagsterInstance
 ) -> None:
     defs = build_definitions()
-    sensor = defs.get_sensor_def("sales_summary_sensor")
+    sensor = defs.resolve_sensor_def("sales_summary_sensor")
     for day in (DAY1, DAY2):
         assert materialize_day(
             defs, day, selection=LOAD, instance=instance, raise_on_error=False
@@ -229,7 +218,7 @@ def test_summary_sensor_skips_days_whose_run_also_built_the_summary(
     assert materialize_day(
         defs, DAY1, selection="raw_records*", instance=instance, raise_on_error=False
     ).success
-    sensor = defs.get_sensor_def("sales_summary_sensor")
+    sensor = defs.resolve_sensor_def("sales_summary_sensor")
     result = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
     assert result.run_requests == []
 
@@ -288,7 +277,7 @@ def test_run_failure_sensor_posts_a_slack_style_alert_without_the_token(
             dagster_instance=instance,
             dagster_run=run,
         ).for_run_failure()
-        defs.get_sensor_def("run_failure_alert_sensor")(context)
+        defs.resolve_sensor_def("run_failure_alert_sensor")(context)
 
     (post,) = receiver.requests
     assert post.method == "POST" and post.path == "/hook"

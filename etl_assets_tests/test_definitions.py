@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -119,7 +120,14 @@ def test_every_asset_documents_itself_and_its_columns(defs: dg.Definitions) -> N
         assert node.description, key
         schema = node.metadata["dagster/column_schema"]
         assert all(column.description for column in schema.columns), key
-        assert "dagster/code_references" in node.metadata, key
+
+
+def test_loading_the_definitions_warns_of_nothing(pipeline_env: Path) -> None:
+    """No beta, superseded or deprecated API of Dagster's (their warnings print on every load)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_definitions()
+    assert [f"{w.category.__name__}: {w.message}" for w in caught] == []
 
 
 def test_automation_snapshot(defs: dg.Definitions) -> None:

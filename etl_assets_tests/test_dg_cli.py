@@ -12,7 +12,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from etl_assets.demo import DemoSalesApi
@@ -25,6 +24,7 @@ from etl_assets_tests.dagster_dev_server import (
     server_environment,
 )
 from etl_assets_tests.dagster_graphql import ASSET_NODES_QUERY
+from etl_assets_tests.support import DAY_COLUMNS, day_counts, query
 
 pytestmark = pytest.mark.slow
 
@@ -87,26 +87,17 @@ def test_dg_list_defs(dg_env: dict[str, str]) -> None:
 def test_dg_launch_one_partition(dg_env: dict[str, str], demo_api: DemoSalesApi) -> None:
     dg(dg_env, "launch", "--assets", "key:raw_records+", "--partition", PARTITION)
     truth = demo_api.day(date.fromisoformat(PARTITION))
-    tables = {
-        "raw.raw_records": "partition_date",
-        "staging.clean_records": "order_date",
-        "staging.rejected_records": "partition_date",
-        "mart.sales_table": "order_date",
-        "mart.daily_sales_summary": "order_date",
+    warehouse = dg_env["ETL_DUCKDB_PATH"]
+    counts = day_counts(warehouse, DAY_COLUMNS)  # every table holds that one day only
+    [(summary_day, summary_rows)] = counts.pop("mart.daily_sales_summary")
+    assert (summary_day, summary_rows > 0) == (PARTITION, True)
+    assert counts == {
+        "raw.raw_records": [(PARTITION, len(truth.elements))],
+        "staging.clean_records": [(PARTITION, len(truth.valid_order_ids))],
+        "staging.rejected_records": [(PARTITION, truth.rejected_count)],
+        "mart.sales_table": [(PARTITION, len(truth.valid_order_ids))],
     }
-    with duckdb.connect(dg_env["ETL_DUCKDB_PATH"], read_only=True) as conn:
-        counts = {
-            table: conn.execute(
-                f"SELECT count(*) FILTER (WHERE {column} = ?), count(*) FROM {table}", [PARTITION]
-            ).fetchone()
-            for table, column in tables.items()
-        }
-        (orders,) = conn.execute("SELECT sum(orders) FROM mart.daily_sales_summary").fetchone()
-    assert counts["raw.raw_records"] == (len(truth.elements),) * 2
-    assert counts["staging.clean_records"] == (len(truth.valid_order_ids),) * 2
-    assert counts["staging.rejected_records"] == (truth.rejected_count,) * 2
-    assert counts["mart.sales_table"] == (len(truth.valid_order_ids),) * 2
-    assert counts["mart.daily_sales_summary"][0] == counts["mart.daily_sales_summary"][1] > 0
+    [(orders,)] = query(warehouse, "SELECT sum(orders) FROM mart.daily_sales_summary")
     assert orders == len(truth.valid_order_ids)
 
 

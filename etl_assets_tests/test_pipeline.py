@@ -10,20 +10,14 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from etl_assets.definitions import build_definitions
 from etl_assets.demo import DemoSalesApi
 from etl_assets.schema import CLEAN_RECORDS, SALES_TABLE, TableContract
-from etl_assets_tests.support import PARTITION_COLUMNS, materialize_day
+from etl_assets_tests.support import cli_materialize, day_counts, materialize_day, query
 
 DAYS = ("2026-11-19", "2026-11-20")
-
-
-def query(path: Path, sql: str, *params: object) -> list[tuple]:
-    with duckdb.connect(str(path), read_only=True) as conn:
-        return conn.execute(sql, list(params)).fetchall()
 
 
 def clean_metadata(result: dg.ExecuteInProcessResult) -> dict[str, object]:
@@ -173,23 +167,12 @@ def test_payload_columns_are_stored_with_zstd(two_days_loaded: object, pipeline_
 def test_rematerializing_a_partition_replaces_exactly_that_partition(
     two_days_loaded: object, pipeline_env: Path
 ) -> None:
-    tables = PARTITION_COLUMNS
-
-    def snapshot() -> dict[str, list[tuple]]:
-        return {
-            table: query(
-                pipeline_env,
-                f"SELECT {column}, count(*) FROM {table} GROUP BY 1 ORDER BY 1",
-            )
-            for table, column in tables.items()
-        }
-
-    before = snapshot()
+    before = day_counts(pipeline_env)
     day2_loaded = query(
         pipeline_env, "SELECT min(_loaded_at) FROM mart.sales_table WHERE order_date = ?", DAYS[1]
     )
     assert materialize_day(build_definitions(), DAYS[0]).success
-    assert snapshot() == before  # same counts per day in every table: no duplicates
+    assert day_counts(pipeline_env) == before  # same counts per day in every table: no duplicates
     assert (
         query(
             pipeline_env,
@@ -272,25 +255,7 @@ def test_partition_range_backfill_from_the_cli_is_one_run_with_exact_days(
     pipeline_env: Path, dagster_home: Path, demo_api: DemoSalesApi
 ) -> None:
     days = ["2026-10-01", "2026-10-02", "2026-10-03"]
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "etl_assets",
-            "--select",
-            "raw_records*",
-            "--partition-range",
-            f"{days[0]}...{days[-1]}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    cli_materialize(["--partition-range", f"{days[0]}...{days[-1]}"])
     for day in days:
         truth = demo_api.day(date.fromisoformat(day))
         ids = query(pipeline_env, "SELECT order_id FROM mart.sales_table WHERE order_date = ?", day)

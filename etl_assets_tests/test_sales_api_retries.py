@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import urllib3.util.retry
 
 from etl_assets.sources.sales_api import (
     RetrySettings,
@@ -32,6 +33,7 @@ from etl_assets_tests.sales_api_support import (
     fetch_error,
     records,
 )
+from etl_assets_tests.support import record_sleeps
 
 # --------------------------------------------------------------------------------------------
 # Retries
@@ -43,16 +45,23 @@ def gap(server: FaultServer, index: int = 1) -> float:
     return server.requests[index].received_at - server.requests[index - 1].received_at
 
 
+@pytest.fixture
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Every wait between two attempts (urllib3 skips a zero backoff), in seconds, in order."""
+    return record_sleeps(monkeypatch, urllib3.util.retry)
+
+
 @pytest.mark.parametrize("status", [429, 503])
-def test_retry_after_seconds(serve: Any, status: int) -> None:
+def test_retry_after_seconds(serve: Any, waits: list[float], status: int) -> None:
     server = serve([Reply(status, headers={"Retry-After": "1"}), Reply(json={"data": [1]})])
     with client_for(server) as client:
         assert records(list(client.iter_pages(START, END))) == [1]
         assert client.requests_sent == 2
-    assert 0.9 <= gap(server) < 1.5
+    assert waits == [1]  # the Retry-After, and no backoff on top
+    assert gap(server) >= 0.9
 
 
-def test_retry_after_http_date(serve: Any) -> None:
+def test_retry_after_http_date(serve: Any, waits: list[float]) -> None:
     def script(request: RecordedRequest) -> Reply:
         if len(server.requests) == 1:
             when = email.utils.formatdate(time.time() + 2, usegmt=True)
@@ -61,14 +70,17 @@ def test_retry_after_http_date(serve: Any) -> None:
 
     server = serve(script)
     assert records(fetch(server, retry=RetrySettings(retry_after_max=5, backoff_jitter=0))) == [1]
-    assert 0.9 <= gap(server) < 2.5  # the date has whole seconds: the wait is in (1, 2]
+    # The date has whole seconds: the one wait ends at it, 1 to 2 s after the 429.
+    assert len(waits) == 1 and 0 < waits[0] <= 2
+    assert gap(server) >= 0.9
 
 
-def test_retry_after_is_capped(serve: Any) -> None:
+def test_retry_after_is_capped(serve: Any, waits: list[float]) -> None:
     server = serve([Reply(503, headers={"Retry-After": "3600"}), Reply(json={"data": [1]})])
     capped = RetrySettings(retry_after_max=0.3, backoff_jitter=0)
     assert records(fetch(server, retry=capped)) == [1]
-    assert 0.25 <= gap(server) < 1.0
+    assert waits == [0.3]
+    assert gap(server) >= 0.25
 
 
 def test_server_error_with_html_body_then_success(serve: Any) -> None:
@@ -92,10 +104,11 @@ def test_dropped_connections_exhaust_retries(serve: Any) -> None:
     assert len(server.requests) == FAST.max_attempts
 
 
-def test_unparsable_retry_after_falls_back_to_backoff(serve: Any) -> None:
+def test_unparsable_retry_after_falls_back_to_backoff(serve: Any, waits: list[float]) -> None:
     server = serve([Reply(503, headers={"Retry-After": "soon"}), Reply(json={"data": [1]})])
     assert records(fetch(server)) == [1]
-    assert gap(server) < 0.5
+    assert len(server.requests) == 2
+    assert waits == []  # the backoff before a first retry is zero
 
 
 def test_read_timeout_then_success(serve: Any) -> None:
@@ -129,30 +142,29 @@ def test_503_forever_gives_up_after_max_attempts(serve: Any) -> None:
     assert str(error).startswith(f"Sales API unavailable: GET {server.url}/orders?")
 
 
-def test_deadline_stops_retrying_early(serve: Any) -> None:
+def test_deadline_stops_retrying_early(serve: Any, waits: list[float]) -> None:
     server = serve(always(Reply(500)))
     settings = RetrySettings(
         max_attempts=20, backoff_factor=0.2, backoff_jitter=0, total_seconds=0.5
     )
-    started = time.monotonic()
     error = fetch_error(server, SalesApiUnavailableError, retry=settings)
-    assert time.monotonic() - started < 1.0
-    # Waits are 0, 0.4, 0.8, ... s: the third wait would end after the 0.5 s deadline.
+    # Waits are 0, 0.4, 0.8, ... s: the third wait would end after the 0.5 s deadline, so the
+    # client gives up without making it.
+    assert waits == [0.4]
     assert len(server.requests) == 3
     assert "retry deadline" in str(error) and "last: 500" in str(error)
 
 
-def test_deadline_applies_to_retry_after(serve: Any) -> None:
+def test_deadline_applies_to_retry_after(serve: Any, waits: list[float]) -> None:
     server = serve(always(Reply(429, headers={"Retry-After": "5"})))
     settings = RetrySettings(retry_after_max=10, total_seconds=1)
-    started = time.monotonic()
     error = fetch_error(server, SalesApiUnavailableError, retry=settings)
-    assert time.monotonic() - started < 1.0
+    assert waits == []  # a 5 s wait would end past the 1 s deadline: none is started
     assert len(server.requests) == 1
     assert error.status == 429
 
 
-def test_deadline_is_per_page(serve: Any) -> None:
+def test_deadline_is_per_page(serve: Any, waits: list[float]) -> None:
     slow = [Reply(503), Reply(503)]
     page = Reply(json={"data": [1], "next": "/orders?c=x"})
     last = Reply(json={"data": [2], "next": None})
@@ -160,6 +172,8 @@ def test_deadline_is_per_page(serve: Any) -> None:
     settings = RetrySettings(backoff_factor=0.15, backoff_jitter=0, total_seconds=0.4)
     assert records(fetch(server, retry=settings)) == [1, 2]
     assert len(server.requests) == 6
+    # Per page: 0 s, then 0.3 s; a deadline shared by the pages would have ended at 0.4 s.
+    assert waits == [0.3, 0.3]
 
 
 def test_connection_refused() -> None:

@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from etl_assets.definitions import build_definitions
 from etl_assets.demo import DemoSalesApi
 from etl_assets_tests.fault_server import FaultServer, Reply, always
 from etl_assets_tests.reliability.support import files_containing, warehouse_cells_containing
-from etl_assets_tests.support import PARTITION_COLUMNS, materialize_day
+from etl_assets_tests.support import cli_materialize, day_counts, materialize_day, query
 
 TOKEN = "sk-live-7f3a9c-SECRET-token"
 DAY = "2026-11-20"
@@ -28,13 +25,6 @@ OTHER_DAY = "2026-11-19"
 def token_api() -> Iterator[DemoSalesApi]:
     with DemoSalesApi(orders_per_day=120, seed=11, token=TOKEN) as api:
         yield api
-
-
-@pytest.fixture
-def instance_dir(tmp_path: Path) -> Path:
-    home = tmp_path / "instance"
-    home.mkdir()
-    return home
 
 
 def test_token_is_sent_but_never_stored_or_logged(
@@ -92,87 +82,49 @@ def test_cli_materialize_with_token_lands_rows_and_prints_no_secret(
         "ETL_DUCKDB_PATH": str(warehouse_path),
         "DAGSTER_HOME": str(tmp_path),
     }
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "asset",
-            "materialize",
-            "-m",
-            "etl_assets",
-            "--select",
-            "raw_records*",
-            "--partition",
-            DAY,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-    )
-    assert completed.returncode == 0, completed.stderr[-2000:]
+    completed = cli_materialize(["--partition", DAY], env=env, timeout=180)
     truth = token_api.day(date.fromisoformat(DAY))
-    with duckdb.connect(str(warehouse_path), read_only=True) as conn:
-        ids = {row[0] for row in conn.execute("SELECT order_id FROM mart.sales_table").fetchall()}
-        (served,) = conn.execute("SELECT count(*) FROM raw.raw_records").fetchone()
+    ids = {row[0] for row in query(warehouse_path, "SELECT order_id FROM mart.sales_table")}
+    [(served,)] = query(warehouse_path, "SELECT count(*) FROM raw.raw_records")
     assert ids == truth.valid_order_ids
     assert served == len(truth.elements)
     assert TOKEN not in completed.stdout + completed.stderr
     assert files_containing(tmp_path, TOKEN) == []
 
 
-def day_counts(path: Path) -> dict[str, list[tuple]]:
-    tables = PARTITION_COLUMNS
-    with duckdb.connect(str(path), read_only=True) as conn:
-        return {
-            table: conn.execute(
-                f"SELECT CAST({column} AS VARCHAR), count(*) FROM {table} GROUP BY 1 ORDER BY 1"
-            ).fetchall()
-            for table, column in tables.items()
-        }
-
-
 def test_broken_api_answer_leaves_the_warehouse_unchanged(
-    pipeline_env: Path, instance_dir: Path, monkeypatch: pytest.MonkeyPatch
+    pipeline_env: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
-        assert materialize_day(
-            build_definitions(), DAY, instance=instance, raise_on_error=False
-        ).success
-        before = day_counts(pipeline_env)
-        html = Reply(status=200, body=b"<html>maintenance</html>", headers={})
-        with FaultServer(always(html)) as broken:
-            monkeypatch.setenv("SALES_API_URL", broken.url)
-            result = materialize_day(
-                build_definitions(), DAY, instance=instance, raise_on_error=False
-            )
-        assert not result.success
-        failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
-        assert "body is not JSON (starts with '<html>maintenance" in failure.error.message
-        assert broken.url in failure.error.message
+    assert materialize_day(
+        build_definitions(), DAY, instance=instance, raise_on_error=False
+    ).success
+    before = day_counts(pipeline_env)
+    html = Reply(status=200, body=b"<html>maintenance</html>", headers={})
+    with FaultServer(always(html)) as broken:
+        monkeypatch.setenv("SALES_API_URL", broken.url)
+        result = materialize_day(build_definitions(), DAY, instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
+    assert "body is not JSON (starts with '<html>maintenance" in failure.error.message
+    assert broken.url in failure.error.message
     assert day_counts(pipeline_env) == before
 
 
 def test_an_empty_day_replaces_the_partition_with_typed_empty_tables(
-    pipeline_env: Path, instance_dir: Path, monkeypatch: pytest.MonkeyPatch
+    pipeline_env: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with dg.instance_for_test(temp_dir=str(instance_dir)) as instance:
+    for day in (OTHER_DAY, DAY):
         assert materialize_day(
-            build_definitions(), OTHER_DAY, instance=instance, raise_on_error=False
+            build_definitions(), day, instance=instance, raise_on_error=False
         ).success
+    other_before = {
+        t: [r for r in rows if r[0] == OTHER_DAY] for t, rows in day_counts(pipeline_env).items()
+    }
+    with FaultServer(always(Reply(json={"data": [], "next": None}))) as empty:
+        monkeypatch.setenv("SALES_API_URL", empty.url)
         assert materialize_day(
             build_definitions(), DAY, instance=instance, raise_on_error=False
         ).success
-        other_before = {
-            t: [r for r in rows if r[0] == OTHER_DAY]
-            for t, rows in day_counts(pipeline_env).items()
-        }
-        with FaultServer(always(Reply(json={"data": [], "next": None}))) as empty:
-            monkeypatch.setenv("SALES_API_URL", empty.url)
-            assert materialize_day(
-                build_definitions(), DAY, instance=instance, raise_on_error=False
-            ).success
     after = day_counts(pipeline_env)
     for table, rows in after.items():
         assert [r for r in rows if r[0] == DAY] == [], table  # the day is now empty
