@@ -128,7 +128,9 @@ def raw_records(
             if error.retryable:
                 raise
             raise dg.Failure(description=str(error), allow_retries=False) from None
-        frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        # Days that served nothing add no rows (and pandas warns on concatenating empty frames).
+        served = [f for f in frames if len(f)] or frames[:1]
+        frame = served[0] if len(served) == 1 else pd.concat(served, ignore_index=True)
         yield dg.Output(
             frame,
             metadata={
@@ -138,7 +140,7 @@ def raw_records(
                 "preview": markdown_preview(frame[["_record_index", "_page", "payload"]]),
             },
         )
-        del frame, frames  # written: the profile's last parts need the memory more
+        del frame, frames, served  # written: the profile's last parts need the memory more
         served_fields = profile.result()
     yield from raw_records_check_results(served_fields)
 
@@ -190,8 +192,7 @@ def clean_and_rejected_records(
     """
     days = partition_days(context)
     # The payloads are typed where they are stored; the session closes before the writes.
-    with raw_records.open() as (connection, raw):
-        result = clean_days(connection, raw, days)
+    result = clean_days(raw_records.open, days)
     counts = result.counts
     figures = {
         "served": counts.served,

@@ -50,7 +50,15 @@ from etl_assets.transform.values import (
 
 # DuckDB threads for cleaning: the parse of the payloads is the work, and it spreads well.
 _THREADS = max(os.cpu_count() or 1, 1)
-__all__ = ["CleaningCounts", "CleaningResult", "clean_elements", "clean_orders", "parse_version"]
+__all__ = [
+    "CleaningCounts",
+    "CleaningResult",
+    "DayCleaning",
+    "clean_elements",
+    "clean_orders",
+    "combine_days",
+    "parse_version",
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,39 @@ class CleaningResult:
     clean: pd.DataFrame
     rejected: pd.DataFrame
     counts: CleaningCounts
+
+
+@dataclass(frozen=True)
+class DayCleaning:
+    """One day cleaned inside DuckDB: the clean rows still as the Arrow result, so that the
+    session's memory can be released before they become a DataFrame (``combine_days``)."""
+
+    clean: pa.Table
+    rejected: pd.DataFrame
+    counts: CleaningCounts
+
+
+def combine_days(days: list[DayCleaning], contract: OrderContract = ORDERS) -> CleaningResult:
+    """The days' results as one: rows put together, counts added up."""
+    reasons: Counter[str] = Counter()
+    for day in days:
+        reasons.update(day.counts.rejected_by_reason)
+    counts = CleaningCounts(
+        served=sum(d.counts.served for d in days),
+        clean=sum(d.counts.clean for d in days),
+        rejected=sum(d.counts.rejected for d in days),
+        duplicates=sum(d.counts.duplicates for d in days),
+        superseded=sum(d.counts.superseded for d in days),
+        rejected_by_reason=dict(reasons.most_common()),
+    )
+    tables = [d.clean for d in days]
+    clean = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    frames = [d.rejected for d in days]
+    rejected = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    del days, tables
+    return CleaningResult(
+        clean=clean_records_table(contract).from_arrow(clean), rejected=rejected, counts=counts
+    )
 
 
 def day_window(day: date) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -166,7 +207,8 @@ def clean_orders(raw: pd.DataFrame, day: date, contract: OrderContract = ORDERS)
     )
     with duckdb.connect() as connection:
         connection.execute("SET TimeZone = 'UTC'")
-        return clean_elements(connection, connection.from_arrow(elements), day, contract)
+        cleaned = clean_elements(connection, connection.from_arrow(elements), day, contract)
+    return combine_days([cleaned], contract)
 
 
 def clean_elements(
@@ -174,7 +216,7 @@ def clean_elements(
     elements: duckdb.DuckDBPyRelation,
     day: date,
     contract: OrderContract = ORDERS,
-) -> CleaningResult:
+) -> DayCleaning:
     """Validate, deduplicate and fill one day of raw elements (see the module docstring).
 
     ``elements``: a relation of ``connection`` (a UTC session) with ``_row`` (unique), the
@@ -210,18 +252,18 @@ def clean_elements(
         for order in resolution.incomplete.to_pylist()
     ]
     rejections.extend(late_rejections)
-    clean = clean_records_table(contract).from_arrow(resolution.clean)
+    clean = resolution.clean
     rejected = REJECTED_RECORDS.conform(pd.DataFrame(rejections))
     rejected = rejected.sort_values("_record_index", kind="stable").reset_index(drop=True)
     counts = CleaningCounts(
         served=int(served),
-        clean=len(clean),
+        clean=clean.num_rows,
         rejected=len(rejected),
         duplicates=resolution.duplicates,
-        superseded=valid - len(clean) - len(late_rejections) - resolution.duplicates,
+        superseded=valid - clean.num_rows - len(late_rejections) - resolution.duplicates,
         rejected_by_reason=dict(Counter(rejected["reason_code"].tolist()).most_common()),
     )
-    return CleaningResult(clean=clean, rejected=rejected, counts=counts)
+    return DayCleaning(clean=clean, rejected=rejected, counts=counts)
 
 
 def _check_elements(

@@ -24,6 +24,7 @@ from etl_assets.warehouse.duckdb_client import (
     quote_identifier,
     table_exists,
 )
+from etl_assets.warehouse.memory import release_free_memory
 from etl_assets.warehouse.pandas_handler import (
     WarehouseTableMissingError,
     new_view_name,
@@ -109,6 +110,7 @@ class WarehouseSliceTypeHandler(DbTypeHandler[WarehouseSlice]):
     def load_input(
         self, context: InputContext, table_slice: TableSlice, connection: duckdb.DuckDBPyConnection
     ) -> WarehouseSlice:
+        release_free_memory()  # what the previous step left behind, before this one's work
         if not table_exists(connection, table_slice.schema, table_slice.table):
             raise WarehouseTableMissingError(
                 f"Table {display_name(table_slice)} does not exist in {table_slice.database}:"
