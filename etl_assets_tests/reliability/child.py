@@ -1,7 +1,7 @@
 """A separate process for the crash and concurrency scenarios (run with ``python -m``).
 
 ``run``: materialize ``raw_records*`` for one day with the real assets and IO manager. With
-``--pause-before-commit TABLE`` the IO manager's pandas handler is wrapped, in this process only,
+``--pause-before-commit TABLE`` the IO manager's write handlers are wrapped, in this process only,
 so that right after the rows of TABLE are inserted, and before the transaction commits, the
 process writes ``--signal`` and sleeps: the parent then kills it with SIGKILL. The last line on
 stdout is a JSON summary.
@@ -24,19 +24,28 @@ PAUSE_SECONDS = 300.0  # far longer than any parent waits before killing
 
 
 def _pause_before_commit(table: str, signal_file: Path) -> None:
-    from etl_assets.warehouse import pandas_handler
+    from etl_assets.warehouse import in_warehouse, pandas_handler
 
-    handler = pandas_handler.WarehousePandasTypeHandler
+    for handler in (
+        pandas_handler.WarehousePandasTypeHandler,
+        in_warehouse.WarehouseQueryTypeHandler,
+    ):
+        _pause_after_insert(handler, table, signal_file)
+
+
+def _pause_after_insert(handler: Any, table: str, signal_file: Path) -> None:
+    """Wrap ``handler``'s writes (DataFrames, or rows computed in the warehouse)."""
     original = handler.handle_output
 
     def handle_output(self: Any, context: Any, table_slice: Any, obj: Any, connection: Any) -> Any:
         metadata = original(self, context, table_slice, obj, connection)
         if f"{table_slice.schema}.{table_slice.table}" == table:
-            signal_file.write_text(f"{os.getpid()} inserted {len(obj)} rows into {table}\n")
+            rows = metadata["dagster/partition_row_count"]
+            signal_file.write_text(f"{os.getpid()} inserted {rows} rows into {table}\n")
             time.sleep(PAUSE_SECONDS)  # the transaction is open: the rows are not committed
         return metadata
 
-    handler.handle_output = handle_output  # type: ignore[method-assign]
+    handler.handle_output = handle_output
 
 
 def run(args: argparse.Namespace) -> int:

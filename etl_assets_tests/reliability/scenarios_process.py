@@ -83,7 +83,8 @@ def crash_during_write(
             while not signal_file.exists() and child.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.05)
             paused = signal_file.exists()
-            os.kill(child.pid, signal.SIGKILL)
+            if child.poll() is None:  # it may have finished without reaching the commit
+                os.kill(child.pid, signal.SIGKILL)
             out, err = child.communicate(timeout=30)
             if not paused:
                 row.problems.append(f"the child never reached the {table} commit: {err[-500:]}")
