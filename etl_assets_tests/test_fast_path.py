@@ -6,15 +6,35 @@ import json
 from datetime import date
 from typing import Any
 
+import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from etl_assets.contract import ORDERS
 from etl_assets.transform import clean_orders
-from etl_assets.transform.fast import accepted_versions
+from etl_assets.transform.fast import payload_table, type_plain_elements
 from etl_assets.transform.quality import source_field_profile
 from etl_assets.transform.values import json_type
 from etl_assets_tests.reference_cleaner import clean_orders_reference
+
+
+def accepted_versions(raw: pd.DataFrame, day: date) -> tuple[pd.DataFrame, np.ndarray]:
+    """The typed versions the bulk path accepts from ``raw``, and the row numbers it leaves to
+    the per-element check."""
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        table = payload_table(raw["payload"]).append_column(
+            "_record_index", pa.array(np.arange(len(raw), dtype=np.int64))
+        )
+        accepted, flagged = type_plain_elements(
+            connection, connection.from_arrow(table), day, ORDERS
+        )
+        frame = accepted.order("_row").df()
+    return frame, flagged.column("_row").to_numpy()
+
 
 DAY = date(2026, 11, 20)
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from etl_assets.contract import ORDERS, OrderContract, OrderField
+from etl_assets.contract import OrderContract, OrderField
 from etl_assets.transform.values import storable
 
 # Integers a double holds exactly: a larger unit_price goes through the reference conversion.
@@ -196,23 +196,6 @@ def type_plain_elements(
     ).to_arrow_table()
     connection.unregister("all_elements")
     return accepted, flagged
-
-
-def accepted_versions(
-    raw: pd.DataFrame, day: date, contract: OrderContract = ORDERS
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """The typed versions the bulk path accepts from ``raw``, and the row numbers it leaves to
-    the per-element check (for tests and for looking at what the fast path does)."""
-    with duckdb.connect() as connection:
-        connection.execute("SET TimeZone = 'UTC'")
-        table = payload_table(raw["payload"]).append_column(
-            "_record_index", pa.array(np.arange(len(raw), dtype=np.int64))
-        )
-        accepted, flagged = type_plain_elements(
-            connection, connection.from_arrow(table), day, contract
-        )
-        frame = accepted.order("_row").df()
-    return frame, flagged.column("_row").to_numpy()
 
 
 _JSON_TYPE_NAMES = {"NULL": "null", "BOOLEAN": "boolean", "VARCHAR": "string", "UBIGINT": "number",
