@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from etl_assets.contract import ORDERS
-from etl_assets.transform import clean_orders
+from etl_assets.transform import clean_orders, fast
 from etl_assets.transform.fast import payload_table, type_plain_elements
 from etl_assets.transform.quality import source_field_profile
 from etl_assets.transform.values import json_type
@@ -146,13 +146,28 @@ def frame(texts: list[str]) -> pd.DataFrame:
 def test_fast_path_equals_the_per_element_reference(texts: list[str]) -> None:
     raw = frame(texts)
     accepted_versions(raw, DAY)  # the fast path itself must not fail on any of this
-    fast, reference = clean_orders(raw, DAY), clean_orders_reference(raw, DAY)
+    assert_equals_the_reference(raw)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload_texts())
+def test_typing_in_several_batches_equals_the_per_element_reference(texts: list[str]) -> None:
+    batch_rows = fast.BATCH_ROWS
+    fast.BATCH_ROWS = 2  # a day of a million elements is typed in batches too
+    try:
+        assert_equals_the_reference(frame(texts))
+    finally:
+        fast.BATCH_ROWS = batch_rows
+
+
+def assert_equals_the_reference(raw: pd.DataFrame) -> None:
+    fast_result, reference = clean_orders(raw, DAY), clean_orders_reference(raw, DAY)
     # Rows come in no particular order (the warehouse has none): compare them by order_id.
     pd.testing.assert_frame_equal(
-        fast.clean.sort_values("order_id", ignore_index=True), reference.clean
+        fast_result.clean.sort_values("order_id", ignore_index=True), reference.clean
     )
-    pd.testing.assert_frame_equal(fast.rejected, reference.rejected)
-    assert fast.counts == reference.counts
+    pd.testing.assert_frame_equal(fast_result.rejected, reference.rejected)
+    assert fast_result.counts == reference.counts
 
 
 @settings(max_examples=150, deadline=None)

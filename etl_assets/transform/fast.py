@@ -152,8 +152,10 @@ WHERE unique_keys AND {
 """
 
 
-BATCH_ROWS = 200_000
-"""Elements typed per statement: DuckDB's working memory grows with it, its speed hardly."""
+BATCH_ROWS = 500_000
+"""Elements typed per statement: DuckDB's working memory grows with it. Each batch scans the
+day's rows in the warehouse again (their order in the file is only roughly that of ``_row``):
+at 1M orders, batches of 500,000 typed in 3.9 s against 4.8 s for 200,000, at the same peak."""
 
 
 def type_plain_elements(
