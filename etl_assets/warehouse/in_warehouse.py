@@ -22,14 +22,8 @@ from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
     display_name,
     quote_identifier,
-    table_exists,
 )
-from etl_assets.warehouse.memory import release_free_memory
-from etl_assets.warehouse.pandas_handler import (
-    WarehouseTableMissingError,
-    new_view_name,
-    write_rows,
-)
+from etl_assets.warehouse.pandas_handler import new_view_name, prepare_load, write_rows
 
 
 @dataclass(frozen=True)
@@ -110,12 +104,7 @@ class WarehouseSliceTypeHandler(DbTypeHandler[WarehouseSlice]):
     def load_input(
         self, context: InputContext, table_slice: TableSlice, connection: duckdb.DuckDBPyConnection
     ) -> WarehouseSlice:
-        release_free_memory()  # what the previous step left behind, before this one's work
-        if not table_exists(connection, table_slice.schema, table_slice.table):
-            raise WarehouseTableMissingError(
-                f"Table {display_name(table_slice)} does not exist in {table_slice.database}:"
-                f" materialize {table_slice.table} first"
-            )
+        prepare_load(context, table_slice, connection)
         client = self._client
         return WarehouseSlice(
             select=client.get_select_statement(table_slice),

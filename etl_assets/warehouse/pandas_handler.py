@@ -305,20 +305,29 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         table_slice: TableSlice,
         connection: duckdb.DuckDBPyConnection,
     ) -> pd.DataFrame:
-        release_free_memory()  # what the previous step left behind, before this day of rows
-        if not table_exists(connection, table_slice.schema, table_slice.table):
-            upstream = context.upstream_output
-            asset = (
-                upstream.asset_key.to_user_string()
-                if upstream is not None and upstream.has_asset_key
-                else table_slice.table
-            )
-            raise WarehouseTableMissingError(
-                f"Table {display_name(table_slice)} does not exist in {table_slice.database}:"
-                f" materialize {asset} first"
-            )
+        prepare_load(context, table_slice, connection)
         select = WarehouseDuckDbClient.get_select_statement(table_slice)
         return frame_from_arrow(connection.sql(select).to_arrow_table())
+
+
+def prepare_load(
+    context: InputContext, table_slice: TableSlice, connection: duckdb.DuckDBPyConnection
+) -> None:
+    """Before a step reads its input: release what the previous step left behind (with the
+    in-process executor all steps share one process), and fail clearly if the table was never
+    materialized."""
+    release_free_memory()
+    if not table_exists(connection, table_slice.schema, table_slice.table):
+        upstream = context.upstream_output
+        asset = (
+            upstream.asset_key.to_user_string()
+            if upstream is not None and upstream.has_asset_key
+            else table_slice.table
+        )
+        raise WarehouseTableMissingError(
+            f"Table {display_name(table_slice)} does not exist in {table_slice.database}:"
+            f" materialize {asset} first"
+        )
 
 
 def frame_from_arrow(table: pa.Table) -> pd.DataFrame:
