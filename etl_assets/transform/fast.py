@@ -179,9 +179,10 @@ def type_plain_elements(
     connection.execute(f"CREATE TEMP TABLE {table} ({columns})")
     insert = f"INSERT INTO {table} BY NAME {_accepted_sql(contract)}"
     [(low, high)] = elements.aggregate("min(_row), max(_row)").fetchall()
+    firsts = range(0) if low is None else range(low, high + 1, BATCH_ROWS)
     try:
         connection.execute("BEGIN TRANSACTION")
-        for first in range(low or 0, (high if high is not None else -1) + 1, BATCH_ROWS):
+        for first in firsts:
             batch = elements.filter(f"_row >= {first} AND _row < {first + BATCH_ROWS}")
             connection.register("batch", batch)
             connection.execute(insert, window)
