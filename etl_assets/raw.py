@@ -7,10 +7,8 @@ traced back to exactly what the API said.
 
 from __future__ import annotations
 
-import gc
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -18,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from etl_assets.page_texts import PageTextSplitter, python_texts
+from etl_assets.page_texts import PageTextSplitter
 from etl_assets.schema import RAW_RECORDS
 from etl_assets.sources.page import Page
 
@@ -44,35 +42,16 @@ def _text_series(texts: list[pa.StringArray]) -> pd.Series:
     return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(texts, pa.string())))
 
 
-@contextmanager
-def _garbage_collection_paused() -> Iterator[None]:
-    """No cyclic garbage collection while pages are parsed.
-
-    Parsing a page allocates thousands of dicts, which triggers collections that walk every
-    object of the process; in a Dagster process that made extraction twice as slow. Parsed JSON
-    holds no reference cycles, so nothing is left for the collector to find meanwhile.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 @dataclass
 class _Collected:
     """What the pages of a day contributed so far, column by column (the texts aside)."""
 
     numbers: list[int] = field(default_factory=list)
-    sizes: list[int] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
     fetched: list[pd.Timestamp] = field(default_factory=list)
 
     def add(self, page: Page) -> None:
         self.numbers.append(page.number)
-        self.sizes.append(page.record_count)
         self.urls.append(page.url)
         self.fetched.append(pd.Timestamp(page.fetched_at))
 
@@ -96,12 +75,6 @@ def json_type_codes(texts: list[pa.StringArray]) -> np.ndarray:
     return found.astype(np.int8)
 
 
-def _texts_or_body(page: Page) -> pa.StringArray | bytes:
-    """What the splitter needs of a page: the body a strict parser read (made into texts in
-    the worker, see ``page_texts``), else the records' texts, made now by Python's json."""
-    return page.body if page.body is not None else python_texts(page.records)
-
-
 def raw_frame(
     pages: Iterable[Page],
     day: date,
@@ -121,12 +94,12 @@ def raw_frame(
     began = time.monotonic()
     pages_seen = _Collected()
     on_texts = None if on_payloads is None else lambda texts: on_payloads(_text_series(texts))
-    with _garbage_collection_paused(), PageTextSplitter(PAYLOAD_BATCH_PAGES, on_texts) as split:
+    with PageTextSplitter(PAYLOAD_BATCH_PAGES, on_texts) as split:
         for page in pages:
             pages_seen.add(page)
-            split.add(_texts_or_body(page), page.record_count)
+            split.add(page.body)
         texts = split.texts()
-    counts = np.asarray(pages_seen.sizes, dtype=np.int64)
+    counts = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     starts = np.cumsum(counts) - counts
     elements = int(counts.sum())
     frame = pd.DataFrame(

@@ -8,26 +8,26 @@ from typing import Any
 
 import requests
 
-from etl_assets.sources.page import Page, read_page
+from etl_assets.sources.page import Page, PageReader
 
 FETCHED_AT = datetime(2026, 11, 21, 1, tzinfo=UTC)
 
 
 def served_body(records: list[Any], link: str | None = None) -> bytes:
-    """A page body as an API would serve it: UTF-8 JSON, ``\\u`` escapes only where needed
-    (a lone surrogate), NaN and Infinity as Python writes them."""
-    page = {"data": records, "next": link}
-    try:
-        return json.dumps(page, ensure_ascii=False).encode()
-    except UnicodeEncodeError:
-        return json.dumps(page).encode()
+    """A page body as an API would serve it: UTF-8 JSON, NaN and Infinity as Python writes
+    them."""
+    return json.dumps({"data": records, "next": link}, ensure_ascii=False).encode()
 
 
 def page_from_body(number: int, body: bytes) -> Page:
-    """The ``Page`` the client yields for this body, read by the client's own ``read_page``."""
+    """The ``Page`` the client yields for this body, read by the client's own ``PageReader``."""
     response = requests.Response()
     response.status_code, response.encoding, response._content = 200, "utf-8", body
-    content = read_page(response)
+    reader = PageReader()
+    try:
+        content = reader.read(response)
+    finally:
+        reader.close()
     return Page(
         number=number,
         url=f"http://api/orders?page={number}",

@@ -1,4 +1,4 @@
-"""Page bodies → element texts: DuckDB's split gives each element's JSON value, or orjson does."""
+"""Page bodies → element texts: DuckDB's split gives each element's JSON value, in page order."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ import threading
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl_assets.page_texts import PageTextSplitter, split_bodies
+from etl_assets.page_texts import PageTextSplitter
 from etl_assets.raw import raw_frame
+from etl_assets.sources.page import split_bodies
 from etl_assets.transform.values import json_type
 from etl_assets_tests.page_support import served_body, served_pages
 from etl_assets_tests.reliability.properties import elements
@@ -54,15 +54,15 @@ def same_json(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def split_one(body: bytes, size: int) -> list[str]:
+def split_one(body: bytes) -> list[str]:
     with duckdb.connect() as connection:
-        (texts,) = split_bodies(connection, [body], [size])
+        (texts,) = split_bodies(connection, [body])
     return texts.to_pylist()
 
 
 def test_duckdb_split_keeps_every_value() -> None:
     body = served_body(AWKWARD)
-    texts = split_one(body, len(AWKWARD))
+    texts = split_one(body)
     assert [json.loads(text) for text in texts] == AWKWARD
     assert texts[5] == '"text"' and texts[9] == "[]"
     assert all("\n" not in text and ": " not in text for text in texts)  # compact
@@ -70,57 +70,12 @@ def test_duckdb_split_keeps_every_value() -> None:
 
 def test_integers_beyond_64_bits_are_kept_as_served() -> None:
     body = b'{"data":[{"id":123456789012345678901234567890}],"next":null}'
-    assert split_one(body, 1) == ['{"id":123456789012345678901234567890}']
-
-
-def test_a_repeated_key_inside_a_record_reads_back_as_the_parser_read_it() -> None:
-    body = b'{"data":[{"quantity":1,"quantity":"three"}],"next":null}'
-    (text,) = split_one(body, 1)
-    assert json.loads(text) == orjson.loads(body)["data"][0] == {"quantity": "three"}
-    assert text == '{"quantity":1,"quantity":"three"}'  # DuckDB's split: kept as served
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        b'{"data":[1],"data":[2,3]}',  # orjson keeps the last "data", a DuckDB path the first
-        b'{"data":[1,4],"data":[2,3]}',  # the same number of elements in both
-        b'{"d\\u0061ta":[1,4],"data":[2,3]}',  # the first spelled with an escape
-        b'{"data":[{"data":1}],"next":"?data=2"}',  # "data" elsewhere: one key all the same
-    ],
-)
-def test_the_texts_are_those_of_the_list_the_parser_read(body: bytes) -> None:
-    records = orjson.loads(body)["data"]
-    assert split_one(body, len(records)) == [json.dumps(r, separators=(",", ":")) for r in records]
+    assert split_one(body) == ['{"id":123456789012345678901234567890}']
 
 
 def test_escapes_are_read() -> None:
     body = b'{"data":["caf\\u00e9","\\u0001"],"next":null}'
-    assert [json.loads(text) for text in split_one(body, 2)] == ["café", "\x01"]
-
-
-def test_integers_beyond_64_bits_stay_exact_without_duckdb_too() -> None:
-    body = b'{"data":[{"id":-9223372036854775809},18446744073709551616],"data":[]}'
-    assert split_one(body, 0) == []  # the last "data", as the parser read it
-    body = body.replace(b',"data":[]', b"")
-    with duckdb.connect() as connection:
-        connection.close()  # no DuckDB: record by record
-        (texts,) = split_bodies(connection, [body], [2])
-    assert texts.to_pylist() == ['{"id":-9223372036854775809}', "18446744073709551616"]
-    assert split_one(body, 2) == texts.to_pylist()  # DuckDB keeps them too
-
-
-def test_a_count_mismatch_falls_back_to_orjson() -> None:
-    body = served_body([{"a": 1}, 2])
-    assert split_one(body, 3) == ['{"a":1}', "2"]  # orjson's texts, whatever the size said
-
-
-def test_a_failed_query_falls_back_to_orjson() -> None:
-    body = served_body([{"a": "ü"}, [1]])
-    with duckdb.connect() as connection:
-        connection.close()  # every query on it now fails
-        (texts,) = split_bodies(connection, [body], [2])
-    assert texts.to_pylist() == ['{"a":"ü"}', "[1]"]
+    assert [json.loads(text) for text in split_one(body)] == ["café", "\x01"]
 
 
 def test_splitter_keeps_page_order_across_batches_and_hands_each_batch_over() -> None:
@@ -131,11 +86,8 @@ def test_splitter_keeps_page_order_across_batches_and_hands_each_batch_over() ->
         seen.append((threading.current_thread().name, sum(len(t) for t in texts)))
 
     with PageTextSplitter(5, on_texts) as splitter:
-        for n, body in enumerate(bodies):
-            item: Any = (
-                body if n % 3 else pa.array([json.dumps({"page": n, "k": k}) for k in range(n % 4)])
-            )
-            splitter.add(item, n % 4)
+        for body in bodies:
+            splitter.add(body)
         texts = splitter.texts()
     assert [[json.loads(t) for t in page.to_pylist()] for page in texts] == [
         [{"page": n, "k": k} for k in range(n % 4)] for n in range(23)
@@ -150,7 +102,7 @@ def test_large_bodies_close_a_batch_before_its_page_count() -> None:
     cap = 3 * len(bodies[0])  # three bodies a batch
     with PageTextSplitter(100, lambda texts: batches.append(len(texts)), batch_bytes=cap) as s:
         for body in bodies:
-            s.add(body, 1)
+            s.add(body)
         texts = s.texts()
     assert batches == [3, 3, 3]
     assert [json.loads(t.to_pylist()[0])["k"] for t in texts] == list(range(9))
@@ -161,8 +113,8 @@ def test_an_error_in_the_worker_reaches_the_caller() -> None:
         raise RuntimeError("profile failed")
 
     with pytest.raises(RuntimeError, match="profile failed"), PageTextSplitter(2, failing) as s:
-        s.add(served_body([1]), 1)
-        s.add(served_body([2]), 1)
+        s.add(served_body([1]))
+        s.add(served_body([2]))
         s.texts()
 
 

@@ -1,23 +1,43 @@
-"""One page of the orders listing: reading its body and checking its shape against the contract.
+"""One page of the orders listing, read by DuckDB: its shape and ``next`` link, then its records.
 
-The records themselves are never looked at here: whatever the API put in ``data`` is handed on.
+DuckDB is the only JSON reader of a page body, so its documented behaviour decides every edge
+case (README, "The Sales API contract"): a key named twice counts once, its first occurrence; an
+integer beyond 64 bits is kept digit for digit; NaN and Infinity are read as numbers; a lone
+surrogate escape ("\\ud83d") or any other malformed JSON refuses the page. The body is taken as
+UTF-8 (a leading byte order mark dropped); a response in another charset is decoded by requests
+and re-encoded first.
+
+The fetching thread only reads the shape and the ``next`` link (``PageReader``); the records'
+texts are split later, batch by batch, by the same query text (``split_bodies``).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-import orjson
+import duckdb
+import numpy as np
+import pyarrow as pa
 import requests
-import simdjson
 
-#: Charsets the strict parsers read (UTF-8 only; anything else is decoded by requests).
 _UTF8 = frozenset({"utf-8", "utf8"})
-_BOM = b"\xef\xbb\xbf"  # simdjson skips it, orjson refuses it: such a body takes orjson's path
+_BOM = b"\xef\xbb\xbf"
+# One query a page on the fetching thread: the types of the body, of "data" and "next", and
+# the link. The body is bound as a BLOB: decode() checks it is UTF-8.
+_SHAPE_SQL = """
+SELECT json_type(body), json_type(body, '$.data'), json_type(body, '$.next'), body->>'$.next'
+FROM (SELECT decode($1) AS body)
+"""
+# Every element of "data" as compact JSON text, for a batch of checked bodies.
+_SPLIT_SQL = "SELECT json_extract(body, '$.data[*]')::VARCHAR[] AS texts FROM bodies ORDER BY i"
+# DuckDB's JSON types, as the messages have always named them (Python's names).
+_TYPE_NAMES = {"OBJECT": "dict", "ARRAY": "list", "VARCHAR": "str", "BIGINT": "int",
+               "UBIGINT": "int", "DOUBLE": "float", "BOOLEAN": "bool", "NULL": "NoneType"}  # fmt: skip
 
 
 class PageProblem(ValueError):
@@ -26,34 +46,11 @@ class PageProblem(ValueError):
 
 @dataclass(frozen=True)
 class PageContent:
-    """A page body, read: how many records it has, its ``next`` link (None on the last page),
-    and the body itself when a strict parser read it.
-
-    ``records`` are built only when asked for: the pipeline takes the records' texts from
-    ``strict_body`` (see ``page_texts``) and never needs them as Python objects.
-    """
+    """A page body as DuckDB reads it (UTF-8 JSON) and its ``next`` link (None on the last
+    page)."""
 
     link: str | None
-    count: int
-    #: The body as served (UTF-8 JSON) when a strict parser (no NaN, Infinity or other
-    #: charsets) read it; None otherwise.
-    strict_body: bytes | None
-    parsed: list[Any] | None = field(default=None, repr=False)
-
-    @cached_property
-    def records(self) -> list[Any]:
-        """The records as parsed (orjson reads an integer beyond 64 bits as a double; the body
-        has every number exactly as served)."""
-        if self.parsed is not None:
-            return self.parsed
-        assert self.strict_body is not None
-        try:
-            records = orjson.loads(self.strict_body)["data"]
-        except orjson.JSONDecodeError:  # nesting orjson finds too deep: Python reads it
-            records = json.loads(self.strict_body)["data"]
-        if len(records) != self.count:
-            raise PageProblem(f"the page read {self.count} records first, {len(records)} now")
-        return records
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -67,91 +64,86 @@ class Page:
     elapsed_seconds: float  # including retries
 
     @property
+    def body(self) -> bytes:
+        return self.content.body
+
+    @cached_property
+    def texts(self) -> pa.StringArray:
+        """Each record as compact JSON text, split by DuckDB (the pipeline splits pages in
+        batches instead, with the same query: ``split_bodies``)."""
+        with duckdb.connect() as connection:
+            (texts,) = split_bodies(connection, [self.body])
+        return texts
+
+    @property
     def records(self) -> list[Any]:
-        return self.content.records
-
-    @property
-    def record_count(self) -> int:
-        return self.content.count
-
-    @property
-    def strict_json(self) -> bool:
-        """True when a strict parser (UTF-8, no NaN or Infinity) read the page."""
-        return self.content.strict_body is not None
-
-    @property
-    def body(self) -> bytes | None:
-        """The body as served when ``strict_json``, for a caller that wants the records' exact
-        text without serializing them again; None otherwise."""
-        return self.content.strict_body
+        """The records as Python values, read back from their texts (NaN as float('nan'))."""
+        return [json.loads(text) for text in self.texts.to_pylist()]
 
 
-def read_page(response: requests.Response) -> PageContent:
-    """Decode a 2xx response of the orders listing; raise ``PageProblem`` if it is not one.
+class PageReader:
+    """Checks page bodies on the fetching thread with one DuckDB session of its own."""
 
-    simdjson checks a UTF-8 body and counts its records without building them; a body it
-    cannot decide on (an integer beyond 64 bits, a top-level key named twice, a byte order
-    mark, a contract problem) goes to orjson, and NaN, other charsets or anything orjson
-    refuses to Python's json, which accepts what the API may send.
-    """
+    def __init__(self) -> None:
+        self._connection = duckdb.connect(config={"threads": 1})
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def read(self, response: requests.Response) -> PageContent:
+        """The body of a 2xx response of the orders listing, and its ``next`` link; raise
+        ``PageProblem`` naming what breaks the contract."""
+        body = _utf8_body(response)
+        try:
+            found = self._connection.execute(_SHAPE_SQL, [body]).fetchone()
+        except duckdb.ConversionException:
+            raise PageProblem("body is not UTF-8 text") from None
+        except duckdb.InvalidInputException as error:
+            reason = str(error).removeprefix("Invalid Input Error: ").split("  Input:")[0]
+            shown = body[:80].decode("utf-8", "replace")
+            raise PageProblem(f"body is not JSON (starts with {shown!r}): {reason}") from None
+        assert found is not None
+        top, data, next_type, link = found
+        if top != "OBJECT":
+            raise PageProblem(f'expected a JSON object with "data", got {_name(top)}')
+        if data != "ARRAY":
+            raise PageProblem(f'"data" must be a list, got {_name(data)}')
+        if next_type not in (None, "NULL", "VARCHAR"):
+            raise PageProblem(f'"next" must be a URL or null, got {_name(next_type)}')
+        if next_type is None:
+            link = response.links.get("next", {}).get("url")
+        return PageContent(link=link, body=body)
+
+
+def _utf8_body(response: requests.Response) -> bytes:
     charset = (response.encoding or "utf-8").lower().replace("_", "-")
-    if charset in _UTF8:
-        scanned = _scan(response)
-        if scanned is not None:
-            return scanned
-    return _read_parsed(response, charset)
+    body = response.content if charset in _UTF8 else response.text.encode()
+    return body.removeprefix(_BOM)
 
 
-def _scan(response: requests.Response) -> PageContent | None:
-    """The page read by simdjson, or None when the full parse must decide."""
-    body = response.content
-    if body.startswith(_BOM):
-        return None
+def _name(duckdb_type: str | None) -> str:
+    return "NoneType" if duckdb_type is None else _TYPE_NAMES.get(duckdb_type, duckdb_type)
+
+
+def split_bodies(
+    connection: duckdb.DuckDBPyConnection, bodies: Sequence[bytes]
+) -> list[pa.StringArray]:
+    """The element texts of each body ``PageReader`` checked, in one query."""
+    if not bodies:
+        return []
+    offsets = np.zeros(len(bodies) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, bodies), dtype=np.int64, count=len(bodies)), out=offsets[1:])
+    table = pa.table(
+        {
+            "i": np.arange(len(bodies), dtype=np.int64),
+            "body": pa.LargeStringArray.from_buffers(
+                len(bodies), pa.py_buffer(offsets), pa.py_buffer(b"".join(bodies))
+            ),
+        }
+    )
+    connection.register("bodies", table)
     try:
-        document = simdjson.Parser().parse(body)
-    except (ValueError, RuntimeError):  # not JSON, or a number simdjson cannot hold
-        return None
-    if not isinstance(document, simdjson.Object):
-        return None
-    keys = list(document.keys())
-    data = document.get("data")
-    if len(set(keys)) != len(keys) or not isinstance(data, simdjson.Array):
-        return None
-    link = document.get("next")
-    if link is not None and not isinstance(link, str):
-        return None
-    count = len(data)
-    del data, document  # simdjson's proxies, released at once
-    if "next" not in keys:
-        link = response.links.get("next", {}).get("url")
-    return PageContent(link=link, count=count, strict_body=body)
-
-
-def _read_parsed(response: requests.Response, charset: str) -> PageContent:
-    strict_body = None
-    problem = None
-    try:
-        if charset not in _UTF8:
-            raise orjson.JSONDecodeError("not UTF-8", "", 0)
-        body = orjson.loads(response.content)
-        strict_body = response.content
-    except orjson.JSONDecodeError:
-        try:  # Python's json, not response.json(): requests would pick simplejson if installed
-            body = json.loads(response.text)
-        except ValueError:
-            problem = f"body is not JSON (starts with {response.text[:80]!r})"
-    if problem is not None:  # raised here, outside the except: no chained context
-        raise PageProblem(problem)
-
-    if not isinstance(body, dict):
-        raise PageProblem(f'expected a JSON object with "data", got {type(body).__name__}')
-    data = body.get("data")
-    if not isinstance(data, list):
-        raise PageProblem(f'"data" must be a list, got {type(data).__name__}')
-    if "next" in body:
-        link = body["next"]
-        if link is not None and not isinstance(link, str):
-            raise PageProblem(f'"next" must be a URL or null, got {type(link).__name__}')
-    else:
-        link = response.links.get("next", {}).get("url")
-    return PageContent(link=link, count=len(data), strict_body=strict_body, parsed=data)
+        lists = connection.sql(_SPLIT_SQL).to_arrow_table().column("texts").combine_chunks()
+    finally:
+        connection.unregister("bodies")
+    return [lists[k].values for k in range(len(bodies))]

@@ -32,7 +32,7 @@ from etl_assets.sources.errors import (
     SalesApiUnavailableError,
 )
 from etl_assets.sources.http import PreparedGets, describe_failure, error_text, read_body
-from etl_assets.sources.page import Page, PageProblem, read_page
+from etl_assets.sources.page import Page, PageProblem, PageReader
 from etl_assets.sources.retry import RETRY_STATUSES, Attempts, RetrySettings, SalesRetry
 from etl_assets.sources.urls import format_time, origin, resolve_link, validate_base_url
 
@@ -117,6 +117,7 @@ class SalesApiClient:
         if self._token:
             self._session.headers["Authorization"] = f"Bearer {self._token}"
         self._gets = PreparedGets(self._session)  # the session's headers are final
+        self._reader = PageReader()
 
     def _take_environment_once(self) -> None:
         """Apply the proxy and CA-bundle environment variables now, for the API's origin.
@@ -142,6 +143,7 @@ class SalesApiClient:
     def close(self) -> None:
         """Close the connections of the session."""
         self._session.close()
+        self._reader.close()
 
     def iter_pages(self, start: datetime, end: datetime) -> Iterator[Page]:
         """Yield the pages of orders whose timestamp lies in ``[start, end)``, following ``next``.
@@ -199,7 +201,7 @@ class SalesApiClient:
             )
 
         try:
-            content = read_page(response)
+            content = self._reader.read(response)
         except PageProblem as problem:
             raise broken(str(problem)) from None
 

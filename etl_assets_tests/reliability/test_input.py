@@ -32,29 +32,25 @@ def test_cleaning_never_raises_and_always_reconciles(served: list[Any]) -> None:
     assert cleaning_invariant_violations(served) == []
 
 
-def test_a_lone_surrogate_in_one_element_does_not_block_the_day(tmp_path: Path) -> None:
+def test_a_lone_surrogate_refuses_the_page_and_keeps_the_day_as_it_was(tmp_path: Path) -> None:
+    """DuckDB, the one reader of page bodies, refuses a lone surrogate escape (not Unicode):
+    the run fails naming the page and the problem; the day keeps its previous rows."""
     from etl_assets_tests.fault_server import FaultServer, Reply
-    from etl_assets_tests.reliability.support import (
-        DAY,
-        SHORT_RETRY_POLICY,
-        api_resource,
-        pipeline_assets,
-        run_pipeline,
-    )
+    from etl_assets_tests.reliability.support import DAY, api_resource, run_pipeline, snapshot
 
     broken = {"order_id": 1, "product": "Mug \ud83d", "quantity": 1, "unit_price": 2.0,
               "timestamp": "2026-11-20T10:00:00Z"}  # fmt: skip
-    fine = {**broken, "order_id": 2, "product": "Mug"}
-    page = Reply(json={"data": [broken, fine], "next": None})  # json.dumps escapes it: \ud83d
+    page = Reply(json={"data": [broken], "next": None})  # json.dumps escapes it: \ud83d
     with scenarios_api.bench(tmp_path) as b, FaultServer(lambda _r: page) as server:
+        scenarios_api.preload(b)
+        before = snapshot(b.warehouse)
         run = run_pipeline(
-            DAY,
-            api=api_resource(server.url),
-            warehouse=b.warehouse,
-            instance=b.instance,
-            assets=pipeline_assets(SHORT_RETRY_POLICY),
+            DAY, api=api_resource(server.url), warehouse=b.warehouse, instance=b.instance
         )
-    assert run.success, run.failure_messages()[-1][-500:]
+        assert not run.success
+        failure = run.failure_messages()[-1]
+        assert "page 1" in failure and "no low surrogate in string" in failure, failure[-500:]
+        assert snapshot(b.warehouse) == before and before["raw.raw_records 2026-11-20"]
 
 
 def test_a_far_future_updated_at_is_rejected_not_a_crash() -> None:
