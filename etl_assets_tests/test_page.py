@@ -79,12 +79,15 @@ def outcome(body: bytes, *, shortcut: bool) -> tuple[str | None, list[str]] | st
 
 
 @given(
-    st.dictionaries(st.sampled_from(["data", "next", "count", "x"]), json_values, max_size=4)
-    | st.builds(lambda served, link: {"data": served, "next": link}, elements, st.text())
+    top=st.dictionaries(st.sampled_from(["data", "next", "count", "x"]), json_values, max_size=4)
+    | st.builds(lambda served, link: {"data": served, "next": link}, elements, st.text()),
+    prefix=st.sampled_from([b"", b" \n", b"\xef\xbb\xbf", b"\xef\xbb\xbf" * 2]),
 )
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_the_simdjson_shortcut_reads_every_body_as_duckdb_does(top: dict[str, Any]) -> None:
-    body = json.dumps(top).encode()
+def test_the_simdjson_shortcut_reads_every_body_as_duckdb_does(
+    top: dict[str, Any], prefix: bytes
+) -> None:
+    body = prefix + json.dumps(top).encode()
     assert outcome(body, shortcut=True) == outcome(body, shortcut=False)
 
 
@@ -125,6 +128,21 @@ def test_the_link_header_counts_when_the_body_has_no_next() -> None:
     assert page.content.link is None  # the body's null ends the listing
 
 
+@pytest.mark.parametrize(
+    ("body", "encoding", "problem"),
+    [
+        ('{"data":["é"]}'.encode(), "ascii", "body is not text in its charset 'ascii'"),
+        (b'{"data":[1],"next":"+2D0-"}', "utf-7", "body is not text in its charset 'utf-7'"),
+        (b'{"data":[1]}', "no-such-charset", "body is not text in its charset"),
+    ],
+)
+def test_a_body_its_charset_cannot_decode_is_refused(
+    body: bytes, encoding: str, problem: str
+) -> None:
+    with pytest.raises(PageProblem, match=problem):
+        read(body, encoding=encoding)
+
+
 def test_other_charsets_are_decoded_first() -> None:
     page = read('{"data":["Zürich"],"next":null}'.encode("latin-1"), encoding="latin-1")
     assert page.records == ["Zürich"]
@@ -144,6 +162,7 @@ def test_other_charsets_are_decoded_first() -> None:
         (b'{"data":[],"next":3}', '"next" must be a URL or null, got int'),
         (b'{"data":[],"next":{}}', '"next" must be a URL or null, got dict'),
         (b"[1,2]", 'expected a JSON object with "data", got list'),
+        (b'\xef\xbb\xbf\xef\xbb\xbf{"data":[1]}', "byte order mark (BOM) is not supported"),
     ],
 )
 def test_contract_problems_are_named(body: bytes, problem: str) -> None:

@@ -132,6 +132,8 @@ def strict_link(body: bytes) -> tuple[str | None] | None:
     """``(link,)`` when simdjson reads ``body`` as strict JSON with unique top-level keys, a
     list "data" and a string or null "next" (``_ABSENT`` if there is none); else None: DuckDB
     decides."""
+    if body.startswith(_BOM):  # simdjson skips a (second) byte order mark, DuckDB refuses it
+        return None
     try:
         document = simdjson.Parser().parse(body)
     except (ValueError, RuntimeError):  # not strict JSON, or a number simdjson cannot hold
@@ -148,8 +150,15 @@ def strict_link(body: bytes) -> tuple[str | None] | None:
 
 
 def _utf8_body(response: requests.Response) -> bytes:
+    """The body as UTF-8 without a leading byte order mark; another charset is decoded
+    strictly (a byte it cannot decode refuses the page, nothing is replaced)."""
     charset = (response.encoding or "utf-8").lower().replace("_", "-")
-    body = response.content if charset in _UTF8 else response.text.encode()
+    body = response.content
+    if charset not in _UTF8:
+        try:
+            body = body.decode(charset).encode()
+        except (LookupError, UnicodeError) as error:
+            raise PageProblem(f"body is not text in its charset {charset!r} ({error})") from None
     return body.removeprefix(_BOM)
 
 

@@ -141,7 +141,7 @@ class SalesApiClient:
         self.close()
 
     def close(self) -> None:
-        """Close the connections of the session."""
+        """Close the connections of the session and the page reader's DuckDB session."""
         self._session.close()
         self._reader.close()
 
