@@ -11,6 +11,7 @@ import requests
 from etl_assets.sources.page import Page, PageReader
 
 FETCHED_AT = datetime(2026, 11, 21, 1, tzinfo=UTC)
+_READER = PageReader()  # one DuckDB session for the many pages of property tests
 
 
 def served_body(records: list[Any], link: str | None = None) -> bytes:
@@ -23,11 +24,7 @@ def page_from_body(number: int, body: bytes) -> Page:
     """The ``Page`` the client yields for this body, read by the client's own ``PageReader``."""
     response = requests.Response()
     response.status_code, response.encoding, response._content = 200, "utf-8", body
-    reader = PageReader()
-    try:
-        content = reader.read(response)
-    finally:
-        reader.close()
+    content = _READER.read(response)
     return Page(
         number=number,
         url=f"http://api/orders?page={number}",

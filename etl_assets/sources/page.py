@@ -4,8 +4,8 @@ DuckDB decides how a page body reads, so its documented behaviour settles every 
 (README, "The Sales API contract"): a key named twice counts once, its first occurrence; an
 integer beyond 64 bits is kept digit for digit; NaN and Infinity are read as numbers; a lone
 surrogate escape ("\\ud83d") or any other malformed JSON refuses the page. The body is taken as
-UTF-8 (a leading byte order mark dropped); a response in another charset is decoded by requests
-and re-encoded first.
+UTF-8 (a leading byte order mark dropped); a response in another declared charset is decoded
+strictly and re-encoded first.
 
 The fetching thread only needs the shape and the ``next`` link, and a DuckDB query costs 2-3 ms
 a page there, on the cursor chain. So simdjson looks first (0.2-0.8 ms): a body it reads as
