@@ -86,25 +86,31 @@ class Page:
 
 
 class PageReader:
-    """Checks page bodies on the fetching thread: simdjson first, else DuckDB, with one
-    session of its own."""
+    """Checks page bodies on the fetching thread: simdjson first, else DuckDB, in a session of
+    its own opened on the first body simdjson leaves to it."""
 
     def __init__(self) -> None:
-        self._connection = duckdb.connect(config={"threads": 1})
+        self._connection: duckdb.DuckDBPyConnection | None = None
 
     def close(self) -> None:
-        self._connection.close()
+        if self._connection is not None:
+            self._connection.close()
 
     def read(self, response: requests.Response) -> PageContent:
         """The body of a 2xx response of the orders listing, and its ``next`` link; raise
         ``PageProblem`` naming what breaks the contract."""
         body = _utf8_body(response)
         strict = strict_link(body)
-        if strict is not None:
-            (link,) = strict
-            if link is _ABSENT:
-                link = response.links.get("next", {}).get("url")
-            return PageContent(link=link, body=body)
+        link = strict[0] if strict is not None else self._duckdb_link(body)
+        if link is _ABSENT:
+            link = response.links.get("next", {}).get("url")
+        return PageContent(link=link, body=body)
+
+    def _duckdb_link(self, body: bytes) -> str | None:
+        """The body's ``next`` as DuckDB reads it (``_ABSENT`` if it has none), its shape
+        checked."""
+        if self._connection is None:
+            self._connection = duckdb.connect(config={"threads": 1})
         try:
             (found,) = self._connection.execute(_SHAPE_SQL, [body]).fetchall()
         except duckdb.ConversionException:
@@ -120,9 +126,7 @@ class PageReader:
             raise PageProblem(f'"data" must be a list, got {_name(data)}')
         if next_type not in (None, "NULL", "VARCHAR"):
             raise PageProblem(f'"next" must be a URL or null, got {_name(next_type)}')
-        if next_type is None:
-            link = response.links.get("next", {}).get("url")
-        return PageContent(link=link, body=body)
+        return _ABSENT if next_type is None else link
 
 
 _ABSENT: Any = object()  # no "next" key in the body
