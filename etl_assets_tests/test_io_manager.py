@@ -18,7 +18,9 @@ import pytest
 from etl_assets.warehouse import (
     WarehouseIOManager,
     WarehouseLockError,
+    WarehouseMemoryError,
     WarehouseQuery,
+    WarehouseSlice,
     WarehouseTableMissingError,
     WarehouseWriteError,
     connect_warehouse,
@@ -468,6 +470,31 @@ def test_a_malformed_write_memory_limit_is_refused_by_name(db: Path) -> None:
     with pytest.raises(pydantic.ValidationError, match="write_memory_limit"):
         run([anything], db, write_memory_limit="lots")
     assert run([anything], db, write_memory_limit="64MB").success
+
+
+def test_a_step_working_where_its_input_is_stored_gets_the_memory_limit(db: Path) -> None:
+    """A WarehouseSlice session is capped like a write (uncapped, DuckDB takes up to 80 % of
+    RAM), and work beyond the cap fails with an error that names the setting to raise."""
+    source = {"frame": orders("2026-11-20", [1, 2, 3])}
+    seen: list[str] = []
+
+    @dg.asset(partitions_def=DAILY, ins={"raw_records": dg.AssetIn()})
+    def uses_the_slice(raw_records: WarehouseSlice) -> None:
+        with raw_records.open() as (connection, rows):
+            [(limit,)] = connection.sql("SELECT current_setting('memory_limit')").fetchall()
+            seen.append(str(limit))
+            assert len(rows.fetchall()) == 3
+            connection.sql("SELECT list(i) FROM range(5000000) t(i)").fetchall()
+
+    assets = [raw_asset(source), uses_the_slice]
+    with pytest.raises(WarehouseMemoryError) as raised:
+        run(assets, db, "2026-11-20", write_memory_limit="16MB")
+    assert seen and seen[0].startswith("15.") and seen[0].endswith("MiB")  # DuckDB's 16MB
+    message = str(raised.value)
+    assert "within its limit of 16MB" in message and "raise write_memory_limit" in message
+    assert "raw.raw_records" in message and "Out of Memory Error" in message
+    assert "Possible solutions" not in message
+    assert run([raw_asset(source)], db, "2026-11-20").success  # the table was written first
 
 
 def _required(schema: dg.TableSchema, *names: str) -> dg.TableSchema:

@@ -2,6 +2,7 @@
 
 from etl_assets.warehouse.duckdb_client import (
     WarehouseLockError,
+    WarehouseMemoryError,
     WarehouseWriteError,
     connect_warehouse,
 )
@@ -12,6 +13,7 @@ from etl_assets.warehouse.pandas_handler import WarehouseTableMissingError
 __all__ = [
     "WarehouseIOManager",
     "WarehouseLockError",
+    "WarehouseMemoryError",
     "WarehouseQuery",
     "WarehouseSlice",
     "WarehouseTableMissingError",

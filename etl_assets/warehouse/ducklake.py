@@ -33,6 +33,7 @@ from etl_assets.warehouse.duckdb_client import (
     SESSION_TIME_ZONE,
     WarehouseDuckDbClient,
     WarehouseWriteError,
+    limit_memory,
     quote_literal,
     table_exists,
     write_transaction,
@@ -217,6 +218,7 @@ class DuckLakeClient(WarehouseDuckDbClient):
         is_write = isinstance(context, OutputContext)
         with connect_ducklake(settings, read_only=not is_write) as connection:
             if not is_write:
+                limit_memory(connection, context.resource_config or {})
                 yield connection
                 return
             output = cast("OutputContext", context)

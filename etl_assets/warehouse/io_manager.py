@@ -49,8 +49,9 @@ class WarehouseIOManager(DuckDBIOManager):
         default=DEFAULT_WRITE_MEMORY_LIMIT,
         pattern=r"^\d+(\.\d+)?\s*([KMGT]i?B|B)$",
         description=(
-            "DuckDB memory limit while writing an asset, e.g. '512MB' or '2GB'; beyond it DuckDB"
-            " spills to a temporary folder beside the database file."
+            "DuckDB memory limit of every warehouse session, e.g. '512MB' or '2GB': writing an"
+            " asset, and a step's work where its input is stored (the cleaning of raw_records);"
+            " beyond it DuckDB spills to a temporary folder beside the database file."
         ),
     )
 
