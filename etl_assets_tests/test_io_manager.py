@@ -491,10 +491,42 @@ def test_a_step_working_where_its_input_is_stored_gets_the_memory_limit(db: Path
         run(assets, db, "2026-11-20", write_memory_limit="16MB")
     assert seen and seen[0].startswith("15.") and seen[0].endswith("MiB")  # DuckDB's 16MB
     message = str(raised.value)
-    assert "within its limit of 16MB" in message and "raise write_memory_limit" in message
-    assert "raw.raw_records" in message and "Out of Memory Error" in message
+    assert "working on raw.raw_records within its limit of 16MB" in message
+    assert "raise write_memory_limit" in message and "Out of Memory Error" in message
     assert "Possible solutions" not in message
     assert run([raw_asset(source)], db, "2026-11-20").success  # the table was written first
+
+
+def test_a_write_beyond_the_memory_limit_names_the_setting_and_loads_stay_whole(
+    db: Path,
+) -> None:
+    """4 MB of text cannot be written within 1MB: the error says which setting to raise and
+    the table keeps its rows. A DataFrame load in a session capped the same way still reads
+    every row (its result is not held in DuckDB's buffer pool)."""
+    frame = orders("2026-11-20", list(range(2000)))
+    frame["note"] = ["x" * 2000] * len(frame)
+    source = {"frame": frame}
+    loaded: list[int] = []
+
+    @dg.asset(partitions_def=DAILY, ins={"raw_records": dg.AssetIn()})
+    def loads_it(raw_records: pd.DataFrame) -> None:
+        loaded.append(int(raw_records["note"].str.len().sum()))
+
+    assert run([raw_asset(source)], db, "2026-11-20").success
+    source["frame"] = frame.assign(note="y" * 3000)
+    with pytest.raises(WarehouseWriteError, match=r"raise write_memory_limit, now 1MB"):
+        run([raw_asset(source)], db, "2026-11-20", write_memory_limit="1MB")
+    assert query(db, "SELECT count(*), sum(length(note)) FROM raw.raw_records") == [
+        (2000, 2000 * 2000)
+    ]
+    small = WarehouseIOManager(database=str(db), write_memory_limit="1MB")
+    dg.materialize(
+        [raw_asset(source), loads_it],
+        selection=[loads_it],
+        resources={"io_manager": small},
+        partition_key="2026-11-20",
+    )
+    assert loaded == [2000 * 2000]
 
 
 def _required(schema: dg.TableSchema, *names: str) -> dg.TableSchema:

@@ -271,8 +271,8 @@ class WarehouseDuckDbClient(DuckDbClient):
             config=cast("Mapping[str, Any]", resource_config.get("connection_config") or {}),
         ) as connection:
             if not is_write:
-                limit_memory(connection, resource_config)
-                yield connection
+                with read_session(connection, resource_config, table_slice):
+                    yield connection
                 return
             with write_transaction(connection, cast("OutputContext", context), table_slice):
                 yield connection
@@ -297,9 +297,12 @@ def write_transaction(
         _rollback_quietly(connection)
         if not isinstance(exc, Exception):
             raise
+        hint = ""
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            hint = f" (raise write_memory_limit, now {memory_limit(resource_config)})"
         raise WarehouseWriteError(
             f"Writing {_describe_slice(context, table_slice)}"
-            f" failed; the table keeps its previous rows: {exc}"
+            f" failed; the table keeps its previous rows{hint}: {exc}"
         ) from exc
 
 
@@ -311,6 +314,26 @@ def memory_limit(resource_config: Mapping[str, Any]) -> str:
 def limit_memory(connection: duckdb.DuckDBPyConnection, resource_config: Mapping[str, Any]) -> None:
     """Cap DuckDB's memory in this session; beyond the cap it spills to a temporary folder."""
     connection.execute(f"SET memory_limit = {quote_literal(memory_limit(resource_config))}")
+
+
+@contextmanager
+def read_session(
+    connection: duckdb.DuckDBPyConnection,
+    resource_config: Mapping[str, Any],
+    table_slice: TableSlice,
+) -> Iterator[None]:
+    """A session that reads ``table_slice`` (a load, or a step's work where its input is
+    stored), capped like a write: uncapped, DuckDB keeps up to 80 % of RAM. Work beyond the cap
+    that DuckDB cannot spill raises :class:`WarehouseMemoryError`, naming the setting."""
+    limit_memory(connection, resource_config)
+    try:
+        yield
+    except duckdb.OutOfMemoryException as error:
+        raise WarehouseMemoryError(
+            f"DuckDB ran out of memory working on {display_name(table_slice)} within its limit"
+            f" of {memory_limit(resource_config)}: raise write_memory_limit in the io_manager's"
+            f" config. DuckDB: {str(error).splitlines()[0]}"
+        ) from error
 
 
 def supports_column_compression(connection: duckdb.DuckDBPyConnection) -> bool:

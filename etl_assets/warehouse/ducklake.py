@@ -33,8 +33,8 @@ from etl_assets.warehouse.duckdb_client import (
     SESSION_TIME_ZONE,
     WarehouseDuckDbClient,
     WarehouseWriteError,
-    limit_memory,
     quote_literal,
+    read_session,
     table_exists,
     write_transaction,
 )
@@ -218,8 +218,8 @@ class DuckLakeClient(WarehouseDuckDbClient):
         is_write = isinstance(context, OutputContext)
         with connect_ducklake(settings, read_only=not is_write) as connection:
             if not is_write:
-                limit_memory(connection, context.resource_config or {})
-                yield connection
+                with read_session(connection, context.resource_config or {}, table_slice):
+                    yield connection
                 return
             output = cast("OutputContext", context)
             if table_exists(connection, table_slice.schema, table_slice.table):

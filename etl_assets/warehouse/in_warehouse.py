@@ -20,9 +20,7 @@ from dagster import InputContext, OutputContext
 from etl_assets.warehouse.dagster_internals import DbTypeHandler, RawMetadataValue, TableSlice
 from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
-    WarehouseMemoryError,
     display_name,
-    memory_limit,
     quote_identifier,
 )
 from etl_assets.warehouse.pandas_handler import new_view_name, prepare_load, write_rows
@@ -43,29 +41,17 @@ class WarehouseQuery:
 @dataclass(frozen=True)
 class WarehouseSlice:
     """An input left in the warehouse: the SELECT of its slice (the columns asked for, the
-    partitions of the run), a way to open a read-only session to run it in, and for errors the
-    table's name and that session's DuckDB memory limit (the IO manager's
-    ``write_memory_limit``)."""
+    partitions of the run) and a way to open a read-only session to run it in."""
 
     select: str
     connect: Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
-    table: str
-    memory_limit: str
 
     @contextmanager
     def open(self) -> Iterator[tuple[duckdb.DuckDBPyConnection, duckdb.DuckDBPyRelation]]:
         """A read-only session and the slice as a relation in it; closed on exit. Close it
         before the step's outputs are written (the DuckDB file has one writer at a time)."""
         with self.connect() as connection:
-            try:
-                yield connection, connection.sql(self.select)
-            except duckdb.OutOfMemoryException as error:
-                raise WarehouseMemoryError(
-                    f"DuckDB ran out of memory working on {self.table} within its limit of"
-                    f" {self.memory_limit} (the warehouse IO manager's write_memory_limit);"
-                    f" raise write_memory_limit in the io_manager's config."
-                    f" DuckDB: {str(error).splitlines()[0]}"
-                ) from error
+            yield connection, connection.sql(self.select)
 
 
 class WarehouseQueryTypeHandler(DbTypeHandler[WarehouseQuery]):
@@ -123,8 +109,6 @@ class WarehouseSliceTypeHandler(DbTypeHandler[WarehouseSlice]):
         return WarehouseSlice(
             select=client.get_select_statement(table_slice),
             connect=lambda: client.connect(context, table_slice),
-            table=display_name(table_slice),
-            memory_limit=memory_limit(context.resource_config or {}),
         )
 
     @property
