@@ -12,9 +12,10 @@ Adding an optional text field is one line in ``ORDERS`` (plus the demo API and t
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["integer", "number", "text", "timestamp"]
 Role = Literal["key", "placed", "version", "data"]
@@ -136,3 +137,18 @@ ORDERS = OrderContract(
     )
 )  # fmt: skip
 """The Sales API's order, as this project reads it."""
+
+
+def _first_occurrence(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        found.setdefault(key, value)
+    return found
+
+
+def decode_json(text: str | bytes) -> Any:
+    """A served JSON text (a record, say) as Python values, read by the contract's rule, which
+    is DuckDB's (README, "The Sales API contract"): a key named twice counts once, its first
+    occurrence, at any depth. Python's ``json`` alone keeps the last one. Raises ValueError on
+    text that is not JSON."""
+    return json.loads(text, object_pairs_hook=_first_occurrence)

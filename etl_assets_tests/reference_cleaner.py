@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from etl_assets.contract import ORDERS, OrderContract
+from etl_assets.contract import ORDERS, OrderContract, decode_json
 from etl_assets.schema import REJECTED_RECORDS, clean_records_table
 from etl_assets.transform.orders import (
     CleaningCounts,
@@ -34,7 +34,7 @@ def _decoded(raw: pd.DataFrame) -> Iterator[tuple[dict[str, Any], Any, Problem |
         row = {name: values[position] for name, values in zip(_LINEAGE, lineage, strict=True)}
         row["payload"] = payload
         try:
-            yield row, json.loads(payload), None
+            yield row, decode_json(payload), None
         except (TypeError, ValueError):
             yield row, None, Problem("payload_not_json", "payload is not valid JSON")
 

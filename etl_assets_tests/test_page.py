@@ -119,6 +119,7 @@ def test_nan_and_infinity_are_numbers() -> None:
 def test_a_key_named_twice_inside_a_record_is_kept_as_served() -> None:
     page = read(b'{"data":[{"quantity":1,"quantity":"three"}],"next":null}')
     assert page.texts.to_pylist() == ['{"quantity":1,"quantity":"three"}']
+    assert page.records == [{"quantity": 1}]  # read back by the contract's rule: the first
 
 
 def test_the_link_header_counts_when_the_body_has_no_next() -> None:

@@ -121,6 +121,39 @@ def test_duplicates_are_equal_json_values_whatever_their_spelling() -> None:
     assert len(result.clean) == 1 and result.counts.balanced
 
 
+def _twice(first: Any, second: Any, name: str = "quantity") -> str:
+    """An order's payload text with ``name`` written twice: ``first`` then ``second``."""
+    text = json.dumps(order(1, **{name: ABSENT}))
+    return (
+        text[:-1]
+        + f", {json.dumps(name)}: {json.dumps(first)}, {json.dumps(name)}: "
+        + (json.dumps(second) + "}")
+    )
+
+
+@pytest.mark.parametrize("cleaner", [clean_orders, clean_orders_reference])
+def test_a_key_named_twice_inside_a_record_counts_once_its_first_occurrence(cleaner: Any) -> None:
+    """The contract's rule (DuckDB's): the first occurrence counts, on the bulk path and on the
+    per-element one alike; the raw payload keeps both."""
+    frame = raw(order(1), order(2))
+    frame.loc[0, "payload"] = _twice(5, "three")
+    frame.loc[1, "payload"] = _twice("three", 5).replace('"order_id": 1', '"order_id": 2')
+    result = cleaner(frame, DAY)
+    assert result.clean["order_id"].tolist() == [1]
+    assert result.clean["quantity"].tolist() == [5]
+    assert result.rejected["order_id"].tolist() == ["2"]
+    assert result.rejected["reason"].tolist() == ["quantity 'three' is not an integer"]
+    assert result.rejected.loc[0, "payload"].count('"quantity"') == 2
+
+
+def test_versions_that_differ_only_past_a_key_s_first_occurrence_are_duplicates() -> None:
+    frame = raw(order(1), order(1))
+    frame.loc[0, "payload"] = _twice("x", "y", name="note")
+    frame.loc[1, "payload"] = _twice("x", "z", name="note")
+    result = clean_orders(frame, DAY)
+    assert (result.counts.duplicates, result.counts.superseded, len(result.clean)) == (1, 0, 1)
+
+
 def test_missing_field_is_filled_from_most_recent_earlier_version_of_same_order() -> None:
     oldest = order(1, region="West", updated_at="2026-11-20T09:00:00Z")
     middle = order(1, region="East", updated_at="2026-11-20T10:00:00Z")

@@ -16,7 +16,6 @@ records' texts are always DuckDB's, split in batches in a worker thread (``split
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import requests
 import simdjson
+
+from etl_assets.contract import decode_json
 
 _UTF8 = frozenset({"utf-8", "utf8"})
 _BOM = b"\xef\xbb\xbf"
@@ -81,8 +82,9 @@ class Page:
 
     @property
     def records(self) -> list[Any]:
-        """The records as Python values, read back from their texts (NaN as float('nan'))."""
-        return [json.loads(text) for text in self.texts.to_pylist()]
+        """The records as Python values, read back from their texts (NaN as float('nan'); a key
+        named twice counts once, its first occurrence)."""
+        return [decode_json(text) for text in self.texts.to_pylist()]
 
 
 class PageReader:

@@ -4,8 +4,10 @@ DuckDB (in memory, both cores) parses the day's payloads once per function and t
 An element is *accepted* here only when each of its fields is in the plain form whose meaning is
 beyond doubt: an object whose ``order_id`` is a JSON integer, text fields are JSON strings, a
 ``quantity`` JSON integer >= 1, a finite ``unit_price`` >= 0, ISO-8601 timestamps of the form
-``YYYY-MM-DDTHH:MM:SS[.ffffff][Z|±HH:MM]`` (``timestamp`` inside the day), unique keys, no
-``\\u`` escapes and no trailing commas. Everything else (numeric strings, integral floats, other
+``YYYY-MM-DDTHH:MM:SS[.ffffff][Z|±HH:MM]`` (``timestamp`` inside the day), no ``\\u``
+escapes and no trailing commas. A field named twice counts once, its first occurrence, on both
+paths (DuckDB's paths find the first; the per-element check decodes with
+``contract.decode_json``). Everything else (numeric strings, integral floats, other
 timestamp spellings, every invalid value) is *flagged* and goes through the per-element
 :func:`~etl_assets.transform.orders.parse_version`, so reasons always come from the same code.
 The property test in ``test_fast_path.py`` checks that both paths give identical results.
@@ -115,13 +117,8 @@ def _plain(field: OrderField, t: str, v: str, typed: str) -> str:
 @cache
 def _accepted_sql(contract: OrderContract) -> str:
     """The plainly valid elements of ``batch`` as typed versions (see the module docstring)."""
-    names = [f.name for f in contract.fields]
-    paths = [f"$.{name}" for name in names]
-    # A field named twice: Python keeps the last value, DuckDB's paths the first. ``json_keys``
-    # lists every key, repeats included; the paths find each field once. Such an element is
-    # left to the per-element check.
-    named = f"len(list_filter(json_keys(p), lambda k: k IN {tuple(names)!r}))"
-    slots = range(1, len(names) + 1)
+    paths = [f"$.{f.name}" for f in contract.fields]
+    slots = range(1, len(paths) + 1)
     typed = [_typed(f, f"t{i}", f"v{i}") for i, f in zip(slots, contract.fields, strict=True)]
     return f"""
 WITH parsed AS (
@@ -129,12 +126,10 @@ WITH parsed AS (
     FROM batch
 ), fields AS MATERIALIZED (
     SELECT _row, _record_index, json_type(p, {paths!r}) AS t,
-        json_extract_string(p, {paths!r}) AS v, {named} AS named_fields
+        json_extract_string(p, {paths!r}) AS v
     FROM parsed WHERE plain
 ), scalars AS (
-    SELECT _row, _record_index,
-        named_fields = len(list_filter(t, lambda type_: type_ IS NOT NULL)) AS unique_keys,
-        {", ".join(f"t[{i}] AS t{i}, v[{i}] AS v{i}" for i in slots)}
+    SELECT _row, _record_index, {", ".join(f"t[{i}] AS t{i}, v[{i}] AS v{i}" for i in slots)}
     FROM fields
 ), typed AS MATERIALIZED (
     SELECT *, {", ".join(f"{sql} AS typed{i}" for i, sql in zip(slots, typed, strict=True))}
@@ -143,7 +138,7 @@ WITH parsed AS (
 SELECT _row, _record_index,
     {", ".join(f"typed{i} AS {f.column_name}" for i, f in zip(slots, contract.fields, strict=True))}
 FROM typed
-WHERE unique_keys AND {
+WHERE {
         " AND ".join(
             _plain(f, f"t{i}", f"v{i}", f"typed{i}")
             for i, f in zip(slots, contract.fields, strict=True)
@@ -230,9 +225,9 @@ def field_type_counts(
     handful of shapes for a whole day), so no payload is decoded in Python. Shapes are grouped
     by two 64-bit hashes (of the key list and of the type list, both order-sensitive), which
     costs half as much as comparing the lists; two shapes colliding on both is not a practical
-    concern. A key named twice
-    counts with its last value, as Python's json reads it. Raises ``LookupError`` on a DuckDB
-    JSON type it does not know. ``threads``: DuckDB's threads (default: one per core).
+    concern. A key named twice counts with its first value (``contract.decode_json``). Raises
+    ``LookupError`` on a DuckDB JSON type it does not know. ``threads``: DuckDB's threads
+    (default: one per core).
     ``connection``: an open in-memory DuckDB to use (opening one takes ~20 ms), else a new one.
     """
     with ExitStack() as stack:
@@ -249,7 +244,10 @@ def field_type_counts(
         if not plain:
             others.append(np.asarray(rows, dtype=np.int64))
             continue
-        for name, kind in dict(zip(keys, types, strict=True)).items():  # the last one wins
+        first: dict[str, str] = {}
+        for name, kind in zip(keys, types, strict=True):
+            first.setdefault(name, kind)  # a key named twice: its first occurrence counts
+        for name, kind in first.items():
             profile[name][_JSON_TYPE_NAMES[kind]] += count  # KeyError is a LookupError
     return profile, np.sort(np.concatenate(others))
 

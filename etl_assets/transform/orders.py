@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from etl_assets.contract import ORDERS, OrderContract, OrderField
+from etl_assets.contract import ORDERS, OrderContract, OrderField, decode_json
 from etl_assets.schema import REJECTED_RECORDS, clean_records_table
 from etl_assets.transform.fast import arrow_text, type_plain_elements, version_columns
 from etl_assets.transform.resolve import LINEAGE as _LINEAGE
@@ -282,7 +282,7 @@ def _check_elements(
         row["payload"] = payload
         element: Any = None
         try:
-            element = json.loads(payload)
+            element = decode_json(payload)
         except (TypeError, ValueError):
             problem: Problem | None = Problem("payload_not_json", "payload is not valid JSON")
         else:

@@ -6,7 +6,6 @@ on DataFrames and the same rule reads the same in the UI and in the code.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from etl_assets.contract import ORDERS, OrderContract
+from etl_assets.contract import ORDERS, OrderContract, decode_json
 from etl_assets.schema import CLEAN_RECORDS
 from etl_assets.transform.fast import field_type_counts
 from etl_assets.transform.orders import CleaningCounts, day_window
@@ -157,7 +156,7 @@ class FieldProfile:
             counts, odd = defaultdict(Counter), payloads.tolist()
         for payload in odd:
             try:
-                element = json.loads(payload)
+                element = decode_json(payload)
             except (TypeError, ValueError):
                 continue
             if isinstance(element, dict):
