@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -194,3 +195,26 @@ def test_most_demo_like_elements_take_the_fast_path() -> None:
     }
     accepted, flagged = accepted_versions(frame([json.dumps(plain, ensure_ascii=False)]), DAY)
     assert len(accepted) == 1 and len(flagged) == 0
+
+
+def test_running_out_of_memory_is_raised_not_taken_for_odd_data() -> None:
+    """Other DuckDB errors send the elements to the per-element check; running out of the
+    session's memory limit must fail instead of sending a whole day down the ~20x slower path."""
+    plain = {
+        **{"order_id": 7, "customer_id": "C1", "product": "Mug", "quantity": 2},
+        **{"unit_price": 12.5, "currency": "EUR", "status": "paid", "region": "North"},
+        **{"timestamp": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:00Z"},
+    }
+    texts = [json.dumps({**plain, "order_id": i}) for i in range(20_000)]
+    table = pa.table({"_row": np.arange(len(texts)), "_record_index": np.arange(len(texts))})
+    table = table.append_column("p", pa.array(texts))
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        elements = connection.from_arrow(table)
+        connection.execute("SET memory_limit = '16MB'")
+        with pytest.raises(duckdb.OutOfMemoryException):
+            type_plain_elements(connection, elements, DAY, ORDERS)
+        connection.execute("SET memory_limit = '256MB'")
+        accepted, flagged = type_plain_elements(connection, elements, DAY, ORDERS)
+        assert accepted.aggregate("count(*)").fetchall() == [(20_000,)]
+        assert flagged.num_rows == 0

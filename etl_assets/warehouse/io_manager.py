@@ -51,7 +51,8 @@ class WarehouseIOManager(DuckDBIOManager):
         description=(
             "DuckDB memory limit of every warehouse session, e.g. '512MB' or '2GB': writing an"
             " asset, and a step's work where its input is stored (the cleaning of raw_records);"
-            " beyond it DuckDB spills to a temporary folder beside the database file."
+            " beyond it DuckDB spills to its temporary folder (beside the database file; for"
+            " DuckLake, .tmp in the working directory)."
         ),
     )
 
