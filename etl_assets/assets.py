@@ -39,6 +39,7 @@ from etl_assets.schema import (
 )
 from etl_assets.sources.sales_api import SalesApiError
 from etl_assets.transform import day_window
+from etl_assets.transform.orders import CleaningCounts
 from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE, BackgroundFieldProfile
 from etl_assets.transform.ranges import CLEANING_INPUT_COLUMNS, clean_days, days_between
 from etl_assets.transform.sales import sales_select
@@ -90,6 +91,17 @@ def partition_label(days: list[date]) -> str:
     return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
 
 
+def add_day_metadata(
+    context: dg.AssetExecutionContext, asset: str, by_day: dict[date, dict[str, Any]]
+) -> None:
+    """A run over several days: each day's materialization of ``asset`` gets its own figures
+    (they replace the run's totals there). Call before the output is yielded."""
+    if len(by_day) < 2:
+        return
+    for day, figures in by_day.items():
+        context.add_asset_metadata(figures, asset_key=asset, partition_key=day.isoformat())
+
+
 @dg.asset(
     partitions_def=daily_partitions,
     group_name=GROUP,
@@ -103,12 +115,13 @@ def partition_label(days: list[date]) -> str:
 def raw_records(
     context: dg.AssetExecutionContext, sales_api: SalesApiResource
 ) -> Iterator[dg.Output | dg.AssetCheckResult]:
-    """Every element the Sales API served for the day, exactly as served.
+    """Every element the Sales API served for the day, as served.
 
     Duplicates, invalid records, non-objects and unknown fields are all kept (as JSON text),
     with the page and position that served each one. Re-materializing replaces the day.
     """
     frames, pages, seconds = [], 0, 0.0
+    by_day: dict[date, dict[str, Any]] = {}
     # The drift profile runs on the other core while pages are still being fetched, and its
     # last parts while the warehouse writes the day (Dagster writes an output as it is yielded).
     with BackgroundFieldProfile() as profile:
@@ -124,6 +137,11 @@ def raw_records(
                     )
                     frames.append(frame)
                     pages, seconds = pages + stats.pages, seconds + stats.seconds
+                    by_day[day] = {
+                        "elements_served": stats.elements,
+                        "pages_fetched": stats.pages,
+                        "extract_seconds": round(stats.seconds, 3),
+                    }
         except SalesApiError as error:
             if error.retryable:
                 raise
@@ -131,6 +149,7 @@ def raw_records(
         # Days that served nothing add no rows (and pandas warns on concatenating empty frames).
         served = [f for f in frames if len(f)] or frames[:1]
         frame = served[0] if len(served) == 1 else pd.concat(served, ignore_index=True)
+        add_day_metadata(context, "raw_records", by_day)
         yield dg.Output(
             frame,
             metadata={
@@ -152,6 +171,19 @@ class CleaningConfig(dg.Config):
         le=1.0,
         description="Rejected share of the served elements above which a check warns.",
     )
+
+
+def cleaning_figures(counts: CleaningCounts) -> dict[str, Any]:
+    """Where the served elements went, as the UI plots it."""
+    return {
+        "served": counts.served,
+        "clean": counts.clean,
+        "rejected": counts.rejected,
+        "duplicates": counts.duplicates,
+        "superseded": counts.superseded,
+        "rejected_share": round(counts.rejected_share, 6),
+        "rejected_by_reason": dg.MetadataValue.json(counts.rejected_by_reason),
+    }
 
 
 @dg.multi_asset(
@@ -194,15 +226,10 @@ def clean_and_rejected_records(
     # The payloads are typed where they are stored; the session closes before the writes.
     result = clean_days(raw_records.open, days)
     counts = result.counts
-    figures = {
-        "served": counts.served,
-        "clean": counts.clean,
-        "rejected": counts.rejected,
-        "duplicates": counts.duplicates,
-        "superseded": counts.superseded,
-        "rejected_share": round(counts.rejected_share, 6),
-        "rejected_by_reason": dg.MetadataValue.json(counts.rejected_by_reason),
-    }
+    figures = cleaning_figures(counts)
+    by_day = {day: cleaning_figures(day_counts) for day, day_counts in result.counts_by_day.items()}
+    add_day_metadata(context, "clean_records", by_day)
+    add_day_metadata(context, "rejected_records", by_day)
     context.log.info(
         f"{partition_label(days)}: {counts.served} served → {counts.clean} clean, "
         f"{counts.rejected} rejected, {counts.duplicates} duplicates, "

@@ -29,8 +29,8 @@ CLEAN_RULES = {
         "order_id, quantity, unit_price, ordered_at and order_date are never NULL, so "
         "sales_table's amount is never NULL either."
     ),
-    "quantity_at_least_one": "quantity is NULL or ≥ 1.",
-    "unit_price_not_negative": "unit_price is NULL or ≥ 0.",
+    "quantity_at_least_one": "quantity is ≥ 1.",
+    "unit_price_not_negative": "unit_price is ≥ 0.",
     "ordered_at_inside_partition": "Every ordered_at lies inside the partition's UTC day(s).",
     "served_reconciles": "served = clean + rejected + duplicates + superseded.",
 }

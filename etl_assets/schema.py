@@ -136,7 +136,7 @@ RAW_RECORDS = TableContract(
         _text("payload_type", "JSON type of the element: object, array, string, number, ..."),
         _text(
             "payload",
-            "The element exactly as served, as JSON text (unknown fields kept).",
+            "The element as served, as compact JSON text (unknown fields kept; README).",
             PAYLOAD_COMPRESSION,
         ),
     ),
@@ -226,7 +226,7 @@ REJECTED_RECORDS = TableContract(
         _text("order_id", "The element's order_id as served (text), when it had one."),
         _text("reason_code", "Machine-readable cause, e.g. quantity_not_integer."),
         _text("reason", "Human-readable cause(s), e.g. quantity 'three' is not an integer."),
-        _text("payload", "The element exactly as served, as JSON text.", PAYLOAD_COMPRESSION),
+        _text("payload", "The element as served, as compact JSON text.", PAYLOAD_COMPRESSION),
     ),
 )
 

@@ -63,7 +63,8 @@ def sales_summary_sensor(context: dg.SensorEvaluationContext, asset_event: dg.Ev
     # The decorator hands over the newest event only and then moves the cursor to it; every
     # event since the previous cursor is read here so that no changed day is missed. An event
     # newer than the cursor the decorator saves is seen again next tick, with the same run key.
-    previous = int(context.cursor) if context.cursor and context.cursor.isdigit() else None
+    cursor = context.cursor or ""
+    previous = int(cursor) if cursor.isascii() and cursor.isdigit() else None
     records = _sales_events_since(context.instance, previous, _latest_storage_id(context.instance))
     newest_per_day: dict[str, dg.EventLogRecord] = {}
     for record in records:

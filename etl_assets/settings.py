@@ -103,7 +103,7 @@ def schedule_lookback_days(environ: Mapping[str, str] | None = None) -> int:
     text = (env.get(SCHEDULE_LOOKBACK_VARIABLE) or "").strip()
     if not text:
         return DEFAULT_SCHEDULE_LOOKBACK_DAYS
-    if not text.isdigit() or not 1 <= int(text) <= MAX_SCHEDULE_LOOKBACK_DAYS:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SCHEDULE_LOOKBACK_DAYS:
         raise ValueError(
             f"{SCHEDULE_LOOKBACK_VARIABLE}={text!r} must be a whole number of days from 1 to "
             f"{MAX_SCHEDULE_LOOKBACK_DAYS}"

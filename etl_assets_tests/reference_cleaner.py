@@ -116,7 +116,7 @@ def _resolve_versions(
     late_rejections = [
         _rejection(
             {**winners.loc[order_id, list(_LINEAGE)].to_dict(), "payload": winner_payload},
-            {"order_id": int(order_id)},
+            decode_json(winner_payload),
             missing_after_fill([f.name for f in required if missing.loc[order_id, f.name]]),
             day,
         )

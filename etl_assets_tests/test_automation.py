@@ -60,6 +60,7 @@ def test_schedule_reloads_the_last_three_complete_days_in_one_run(pipeline_env: 
     [
         ("ETL_SCHEDULE_LOOKBACK_DAYS", "0", "ETL_SCHEDULE_LOOKBACK_DAYS='0' must be a whole"),
         ("ETL_SCHEDULE_LOOKBACK_DAYS", "three", "ETL_SCHEDULE_LOOKBACK_DAYS='three' must be"),
+        ("ETL_SCHEDULE_LOOKBACK_DAYS", "\u00b2", "ETL_SCHEDULE_LOOKBACK_DAYS='\u00b2' must be"),
         ("ETL_PARTITIONS_START", "2026/01/01", "ETL_PARTITIONS_START='2026/01/01' is not a date"),
     ],
 )
@@ -103,12 +104,20 @@ def test_partitions_start_sets_the_first_partition_and_clips_the_lookback(
 def test_a_late_update_lands_with_the_next_tick_and_counts_as_changed(
     pipeline_env: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Order 1 is placed on D and shipped on D+2: the D+2 tick's run reloads D and shows it."""
+    """Order 1 is placed on D and shipped on D+2: the D+2 tick's run reloads D and shows it.
+    That run covers D..D+2 (orders 3 and 4 are placed on D+1 and D+2): each day's
+    materialization counts its own rows and orders, not the range's."""
     orders = [
         {"order_id": 1, "quantity": 2, "unit_price": 5.0, "status": "placed",
          "timestamp": "2026-11-18T10:00:00Z", "updated_at": "2026-11-18T10:00:00Z"},
         {"order_id": 2, "quantity": 1, "unit_price": 3.0, "status": "paid",
          "timestamp": "2026-11-18T11:00:00Z", "updated_at": "2026-11-18T11:00:00Z"},
+    ]  # fmt: skip
+    later_days = [
+        {"order_id": 3, "quantity": 4, "unit_price": 2.5, "status": "paid",
+         "timestamp": "2026-11-19T08:00:00Z", "updated_at": "2026-11-19T08:00:00Z"},
+        {"order_id": 4, "quantity": 1, "unit_price": 7.0, "status": "paid",
+         "timestamp": "2026-11-20T08:00:00Z", "updated_at": "2026-11-20T08:00:00Z"},
     ]  # fmt: skip
 
     def serve_window(request: object) -> Reply:
@@ -121,29 +130,55 @@ def test_a_late_update_lands_with_the_next_tick_and_counts_as_changed(
         defs = build_definitions()
         job = defs.resolve_job_def("daily_sales_job")
 
-        def run_tick(tick: datetime) -> dict[str, object]:
+        def run_tick(tick: datetime) -> dict[str, dict[str, object]]:
             [request] = tick_requests(defs, tick)
             result = job.execute_in_process(instance=instance, tags=request.tags)
             assert result.success
-            [sales] = [
-                event.event_specific_data.materialization
-                for event in result.get_asset_materialization_events()
-                if event.asset_key == dg.AssetKey("sales_table")
-                and event.event_specific_data.materialization.partition == "2026-11-18"
+            events = [
+                e.event_specific_data.materialization
+                for e in result.get_asset_materialization_events()
             ]
-            return {key: value.value for key, value in sales.metadata.items()}
+            figures = {
+                (event.asset_key.to_user_string(), event.partition): {
+                    key: value.value for key, value in event.metadata.items()
+                }
+                for event in events
+            }
+            return {
+                **{day: found for (name, day), found in figures.items() if name == "sales_table"},
+                **{f"{name} {day}": found for (name, day), found in figures.items()},
+            }
+
+        def changes(metadata: dict[str, object]) -> tuple[object, ...]:
+            keys = ("dagster/partition_row_count", "orders", "orders_new", "orders_gone")
+            return (*(metadata[key] for key in keys), metadata["orders_changed"])
 
         first = run_tick(datetime(2026, 11, 19, 0, 15, tzinfo=UTC))
-        assert (first["orders_new"], first["orders_gone"], first["orders_changed"]) == (2, 0, 0)
+        assert changes(first["2026-11-18"]) == (2, 2, 2, 0, 0)
+        assert changes(first["2026-11-17"]) == (0, 0, 0, 0, 0)
 
         orders[0] = {**orders[0], "status": "shipped", "updated_at": "2026-11-20T09:00:00Z"}
+        orders.extend(later_days)
         later = run_tick(datetime(2026, 11, 21, 0, 15, tzinfo=UTC))
-        assert (later["orders_new"], later["orders_gone"], later["orders_changed"]) == (0, 0, 1)
+        assert sorted(later)[:3] == ["2026-11-18", "2026-11-19", "2026-11-20"]
+        assert changes(later["2026-11-18"]) == (2, 2, 0, 0, 1)
+        assert changes(later["2026-11-19"]) == (1, 1, 1, 0, 0)
+        assert changes(later["2026-11-20"]) == (1, 1, 1, 0, 0)
+        # No currency served: the day's revenue under "unknown", 4 x 2.5, not the range's.
+        assert later["2026-11-19"]["revenue_unknown"] == 10.0
+        served = {day: later[f"raw_records {day}"]["elements_served"] for day in sorted(later)[:3]}
+        assert served == {"2026-11-18": 2, "2026-11-19": 1, "2026-11-20": 1}
+        assert [later[f"clean_records {day}"]["clean"] for day in sorted(later)[:3]] == [2, 1, 1]
 
     rows = query(
         pipeline_env, "SELECT order_id, status, updated_at FROM mart.sales_table ORDER BY 1"
     )
-    assert [(order_id, status) for order_id, status, _ in rows] == [(1, "shipped"), (2, "paid")]
+    assert [(order_id, status) for order_id, status, _ in rows] == [
+        (1, "shipped"),
+        (2, "paid"),
+        (3, "paid"),
+        (4, "paid"),
+    ]
     assert rows[0][2] == datetime(2026, 11, 20, 9, tzinfo=UTC)
 
 

@@ -227,6 +227,7 @@ def test_a_window_across_midnight_pages_across_days(api: DemoSalesApi) -> None:
         {**FULL_DAY, "page_size": "0"},
         {**FULL_DAY, "page_size": "-5"},
         {**FULL_DAY, "page_size": "ten"},
+        {**FULL_DAY, "page_size": "\u00b2"},
         {**FULL_DAY, "cursor": "not-a-cursor"},
     ],
 )

@@ -599,14 +599,25 @@ def test_a_column_declared_required_later_becomes_not_null_once_it_holds_no_null
             }
         )
 
+    def shown_nullable(result: dg.ExecuteInProcessResult) -> bool:
+        """Whether the column schema the UI shows for this write lets ``amount`` be NULL."""
+        [event] = result.get_asset_materialization_events()
+        metadata = event.event_specific_data.materialization.metadata
+        [amount] = [
+            c for c in metadata["dagster/column_schema"].value.columns if c.name == "amount"
+        ]
+        return amount.constraints.nullable
+
     run([with_schema(schema["value"])], db, "2026-11-20")  # nullable, one NULL amount
     required = _required(RAW_SCHEMA, "amount")
     source["frame"] = orders("2026-11-21", [2])
-    run([with_schema(required)], db, "2026-11-21")  # the 20th still holds a NULL
+    # The 20th still holds a NULL: the table keeps amount nullable, and the UI says so.
+    assert shown_nullable(run([with_schema(required)], db, "2026-11-21"))
     is_nullable = "SELECT is_nullable FROM information_schema.columns WHERE column_name = 'amount'"
     assert query(db, is_nullable) == [("YES",)]
     source["frame"] = orders("2026-11-20", [1])
-    run([with_schema(required)], db, "2026-11-20")  # re-materialized: no NULL left
+    # Re-materialized: no NULL left, NOT NULL in the table and in the UI.
+    assert not shown_nullable(run([with_schema(required)], db, "2026-11-20"))
     assert query(db, is_nullable) == [("NO",)]
 
 

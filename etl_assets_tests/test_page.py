@@ -122,6 +122,19 @@ def test_a_key_named_twice_inside_a_record_is_kept_as_served() -> None:
     assert page.records == [{"quantity": 1}]  # read back by the contract's rule: the first
 
 
+def test_a_record_is_stored_as_duckdbs_compact_json_of_it() -> None:
+    """The text raw_records keeps: keys, their order and repeats as served; whitespace dropped,
+    escapes decoded, numbers in DuckDB's writing unless beyond a double or 64-bit integer."""
+    page = read(
+        b'{"data":[{"b": 1.50, "a": 1e2, "c": -0, "d": "caf\\u00e9 x\\/y", "b": 0.10,'
+        b' "e": 123456789012345678901234567890, "f": 1E400, "g": 12.0}],"next":null}'
+    )
+    assert page.texts.to_pylist() == [
+        '{"b":1.5,"a":100.0,"c":0,"d":"café x/y","b":0.1,'
+        '"e":123456789012345678901234567890,"f":1E400,"g":12.0}'
+    ]
+
+
 def test_the_link_header_counts_when_the_body_has_no_next() -> None:
     page = read(b'{"data":[{"a":1}]}', link="http://api/orders?cursor=2")
     assert page.content.link == "http://api/orders?cursor=2"
@@ -161,6 +174,8 @@ def test_other_charsets_are_decoded_first() -> None:
         (b'{"data":{"a":1},"next":null}', '"data" must be a list, got dict'),
         (b'{"next":null}', '"data" must be a list, got NoneType'),
         (b'{"data":[],"next":3}', '"next" must be a URL or null, got int'),
+        (b'{"data":-9223372036854775809}', '"data" must be a list, got int'),  # beyond 64 bits
+        (b'{"data":1e2}', '"data" must be a list, got float'),
         (b'{"data":[],"next":{}}', '"next" must be a URL or null, got dict'),
         (b"[1,2]", 'expected a JSON object with "data", got list'),
         (b'\xef\xbb\xbf\xef\xbb\xbf{"data":[1]}', "byte order mark (BOM) is not supported"),

@@ -211,6 +211,16 @@ def test_an_order_without_quantity_or_unit_price_in_any_version_is_rejected(
     assert result.counts.balanced
 
 
+@pytest.mark.parametrize(("served", "shown"), [("00042", "00042"), (42.0, "42.0")])
+def test_an_order_rejected_after_filling_keeps_its_order_id_as_served(
+    served: object, shown: str
+) -> None:
+    result = clean(order(served, unit_price=None), order(6))
+    assert result.rejected[["order_id", "reason_code"]].values.tolist() == [
+        [shown, "unit_price_missing"]
+    ]
+
+
 def test_unit_price_and_quantity_are_filled_from_an_earlier_version() -> None:
     older = order(5, quantity=4, unit_price=2.25, updated_at="2026-11-20T10:00:00Z")
     newer = order(5, quantity=None, unit_price=ABSENT, updated_at="2026-11-20T12:00:00Z")

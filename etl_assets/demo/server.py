@@ -185,7 +185,7 @@ class DemoSalesApi:
         size = self.default_page_size
         if "page_size" in query:
             text = query["page_size"][0].strip()
-            if not text.isdigit() or int(text) < 1:
+            if not (text.isascii() and text.isdigit()) or int(text) < 1:
                 raise _BadRequest(f"page_size must be a positive integer, got {text!r}")
             size = min(int(text), self.max_page_size)
         first, last = _ordinal(start_us), _ordinal(end_us - 1)
@@ -295,7 +295,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         length = self.headers.get("Content-Length", "0").strip()
-        if length.isdigit() and int(length):
+        if length.isascii() and length.isdigit() and int(length):
             self.rfile.read(int(length))  # keep the connection in step
         url = urlsplit(self.path)
         path = url.path.rstrip("/")

@@ -16,6 +16,7 @@ records' texts are always DuckDB's, split in batches in a worker thread (``split
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +32,7 @@ import simdjson
 from etl_assets.contract import decode_json
 
 _UTF8 = frozenset({"utf-8", "utf8"})
+_INTEGER_TEXT = re.compile(r"-?\d+")
 _BOM = b"\xef\xbb\xbf"
 # The types of the body, of "data" and of "next", and the link, by DuckDB. The body is bound
 # as a BLOB: decode() checks it is UTF-8.
@@ -123,12 +125,25 @@ class PageReader:
             raise PageProblem(f"body is not JSON (starts with {shown!r}): {reason}") from None
         (top, data, next_type), link = found
         if top != "OBJECT":
-            raise PageProblem(f'expected a JSON object with "data", got {_name(top)}')
+            got = self._name(body, "$", top)
+            raise PageProblem(f'expected a JSON object with "data", got {got}')
         if data != "ARRAY":
-            raise PageProblem(f'"data" must be a list, got {_name(data)}')
+            raise PageProblem(f'"data" must be a list, got {self._name(body, "$.data", data)}')
         if next_type not in (None, "NULL", "VARCHAR"):
-            raise PageProblem(f'"next" must be a URL or null, got {_name(next_type)}')
+            got = self._name(body, "$.next", next_type)
+            raise PageProblem(f'"next" must be a URL or null, got {got}')
         return _ABSENT if next_type is None else link
+
+    def _name(self, body: bytes, path: str, duckdb_type: str | None) -> str:
+        """The Python type name of the value at ``path``: DuckDB types an integer beyond 64 bits
+        as DOUBLE, which Python reads as an int."""
+        if duckdb_type == "DOUBLE" and self._connection is not None:
+            [(text,)] = self._connection.execute(
+                "SELECT json_extract(decode($1), $2)::VARCHAR", [body, path]
+            ).fetchall()
+            if _INTEGER_TEXT.fullmatch(text):
+                return "int"
+        return _name(duckdb_type)
 
 
 _ABSENT: Any = object()  # no "next" key in the body

@@ -86,6 +86,8 @@ class CleaningResult:
     clean: pd.DataFrame
     rejected: pd.DataFrame
     counts: CleaningCounts
+    counts_by_day: dict[date, CleaningCounts] = dataclass_field(default_factory=dict)
+    """Each day's own counts (they add up to ``counts``)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,7 @@ class DayCleaning:
     """One day cleaned inside DuckDB: the clean rows still as the Arrow result, so that the
     session's memory can be released before they become a DataFrame (``combine_days``)."""
 
+    day: date
     clean: pa.Table
     rejected: pd.DataFrame
     counts: CleaningCounts
@@ -111,13 +114,17 @@ def combine_days(days: list[DayCleaning], contract: OrderContract = ORDERS) -> C
         superseded=sum(d.counts.superseded for d in days),
         rejected_by_reason=dict(reasons.most_common()),
     )
+    counts_by_day = {d.day: d.counts for d in days}
     tables = [d.clean for d in days]
     clean = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
     frames = [d.rejected for d in days]
     rejected = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     del days, tables
     return CleaningResult(
-        clean=clean_records_table(contract).from_arrow(clean), rejected=rejected, counts=counts
+        clean=clean_records_table(contract).from_arrow(clean),
+        rejected=rejected,
+        counts=counts,
+        counts_by_day=counts_by_day,
     )
 
 
@@ -243,7 +250,7 @@ def clean_elements(
     late_rejections = [
         _rejection(
             {**{name: order[name] for name in _LINEAGE}, "payload": order["p"]},
-            {"order_id": order["order_id"]},
+            decode_json(order["p"]),  # its order_id as served, as for every other reject
             missing_after_fill(
                 [f.name for f in contract.required_after_fill if order[f"missing_{f.name}"]]
             ),
@@ -263,7 +270,7 @@ def clean_elements(
         superseded=valid - clean.num_rows - len(late_rejections) - resolution.duplicates,
         rejected_by_reason=dict(Counter(rejected["reason_code"].tolist()).most_common()),
     )
-    return DayCleaning(clean=clean, rejected=rejected, counts=counts)
+    return DayCleaning(day=day, clean=clean, rejected=rejected, counts=counts)
 
 
 def _check_elements(

@@ -46,7 +46,8 @@ SESSION_TIME_ZONE = "UTC"
 IN_MEMORY_DATABASE = ":memory:"
 _LOCK_CONFLICT_TEXT = "Could not set lock"
 _DIFFERENT_CONFIG_TEXT = "different configuration"
-_PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PLAIN_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""A name that needs no quoting to be read as a column (a partition expression may be SQL)."""
 
 
 class WarehouseLockError(RuntimeError):
@@ -83,7 +84,7 @@ def display_name(table_slice: TableSlice) -> str:
 
 def partition_expr_sql(partition_expr: str) -> str:
     """Quote a partition expression that is a plain column name; keep an expression as written."""
-    if _PLAIN_IDENTIFIER.fullmatch(partition_expr):
+    if PLAIN_IDENTIFIER.fullmatch(partition_expr):
         return quote_identifier(partition_expr)
     return partition_expr
 

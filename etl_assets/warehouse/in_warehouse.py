@@ -24,6 +24,7 @@ from etl_assets.warehouse.duckdb_client import (
     quote_identifier,
 )
 from etl_assets.warehouse.pandas_handler import new_view_name, prepare_load, write_rows
+from etl_assets.warehouse.per_partition import partition_buckets, record_per_partition
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,15 @@ class WarehouseQueryTypeHandler(DbTypeHandler[WarehouseQuery]):
         connection.execute(f"CREATE TEMP VIEW {view} AS {obj.sql}")
         metadata = write_rows(context, table_slice, connection, name)
         if obj.describe is not None:
-            metadata.update(obj.describe(connection.sql(f"SELECT * FROM {view}")))
+            rows = connection.sql(f"SELECT * FROM {view}")
+            metadata.update(obj.describe(rows))
+            buckets = partition_buckets(context, table_slice)
+            if buckets is not None:
+                describe = obj.describe
+                record_per_partition(
+                    context,
+                    {key: describe(rows.filter(buckets.row_filter(key))) for key in buckets.keys},
+                )
         connection.execute(f"DROP VIEW {view}")
         return metadata
 

@@ -15,6 +15,7 @@ from dagster import (
     MetadataValue,
     OutputContext,
     TableColumn,
+    TableColumnConstraints,
     TableSchema,
     TableSchemaMetadataValue,
 )
@@ -33,6 +34,11 @@ from etl_assets.warehouse.duckdb_client import (
     table_exists,
 )
 from etl_assets.warehouse.memory import release_free_memory
+from etl_assets.warehouse.per_partition import (
+    PartitionBuckets,
+    partition_buckets,
+    record_per_partition,
+)
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
 """Definition metadata key holding the declared ``TableSchema`` (types are DuckDB type names)."""
@@ -156,14 +162,8 @@ def _enforce_required(
     column nullable (logged) until they are re-materialized."""
     if not required:
         return
-    nullable = connection.execute(
-        "SELECT column_name FROM duckdb_columns()"
-        " WHERE database_name = current_database() AND schema_name = ? AND table_name = ?"
-        " AND is_nullable",
-        [table_slice.schema, table_slice.table],
-    ).fetchall()
     table = qualified_name(table_slice)
-    for (name,) in nullable:
+    for name in _nullable_columns(connection, table_slice):
         if name.casefold() not in required:
             continue
         column = quote_identifier(name)
@@ -181,6 +181,17 @@ def _enforce_required(
         context.log.info("Declared %s.%s NOT NULL", display_name(table_slice), name)
 
 
+def _nullable_columns(connection: duckdb.DuckDBPyConnection, table_slice: TableSlice) -> list[str]:
+    """The table's columns that may hold NULL, as the warehouse declares them."""
+    rows = connection.execute(
+        "SELECT column_name FROM duckdb_columns()"
+        " WHERE database_name = current_database() AND schema_name = ? AND table_name = ?"
+        " AND is_nullable",
+        [table_slice.schema, table_slice.table],
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
 def _frame_casts(
     frame_columns: Sequence[str], table_columns: dict[str, str], declared: TableSchema | None
 ) -> dict[str, str]:
@@ -195,17 +206,28 @@ def _frame_casts(
     return casts
 
 
-def _column_schema(table_columns: dict[str, str], declared: TableSchema | None) -> TableSchema:
+def _column_schema(
+    table_columns: dict[str, str], declared: TableSchema | None, nullable: Sequence[str]
+) -> TableSchema:
+    """The table as written: its columns and types, the declared descriptions and tags, and NOT
+    NULL where the table has it (a required column that older rows still hold NULL in shows
+    as nullable, as it is)."""
     declared_by_name = {c.name.casefold(): c for c in (declared.columns if declared else [])}
+    may_be_null = {name.casefold() for name in nullable}
     columns: list[TableColumn] = []
     for name, type_ in table_columns.items():
         known = declared_by_name.get(name.casefold())
+        constraints = known.constraints if known else None
+        if constraints is not None and not constraints.nullable and name.casefold() in may_be_null:
+            constraints = TableColumnConstraints(
+                nullable=True, unique=constraints.unique, other=constraints.other
+            )
         columns.append(
             TableColumn(
                 name=name,
                 type=type_,
                 description=known.description if known else None,
-                constraints=known.constraints if known else None,
+                constraints=constraints,
                 tags=known.tags if known else None,
             )
         )
@@ -244,19 +266,52 @@ def write_rows(
         context, connection, table_slice, wanted, compressions, required
     )
     casts = _frame_casts(list(inferred), table_columns, declared)
-    changes = count_changes(context, connection, table_slice, view, casts)
+    buckets = partition_buckets(context, table_slice)
+    changes, changes_by_partition = count_changes(
+        context, connection, table_slice, view, casts, buckets
+    )
     delete_slice(connection, table_slice)
     inserted = _insert(connection, table_slice, view, casts)
     _enforce_required(context, connection, table_slice, required)
+    if buckets is not None:
+        rows = _rows_by_partition(connection, view, casts, buckets)
+        record_per_partition(
+            context,
+            {
+                key: {
+                    "dagster/partition_row_count": rows.get(key, 0),
+                    **changes_by_partition.get(key, {}),
+                }
+                for key in buckets.keys
+            },
+        )
 
     total = fetch_scalar(connection, f"SELECT count(*) FROM {qualified_name(table_slice)}")
     metadata = TableMetadataSet(
         row_count=int(cast(int, total)),
         partition_row_count=inserted if context.has_asset_partitions else None,
-        column_schema=_column_schema(table_columns, declared),
+        column_schema=_column_schema(
+            table_columns, declared, _nullable_columns(connection, table_slice)
+        ),
         storage_kind="duckdb",
     )
     return {**metadata, **changes, "warehouse": MetadataValue.path(str(table_slice.database))}
+
+
+def _rows_by_partition(
+    connection: duckdb.DuckDBPyConnection,
+    view: str,
+    casts: Mapping[str, str],
+    buckets: PartitionBuckets,
+) -> dict[str, int]:
+    """How many of the written rows fall in each partition."""
+    if buckets.column not in casts:
+        return {}
+    part = buckets.key_sql(casts[buckets.column])
+    rows = connection.execute(
+        f"SELECT {part}, count(*) FROM {quote_identifier(view)} AS frame GROUP BY ALL"
+    ).fetchall()
+    return {key: int(count) for key, count in rows if key is not None}
 
 
 def _insert(

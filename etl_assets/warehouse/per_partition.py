@@ -1,0 +1,82 @@
+"""A write that spans several partitions (a single-run backfill, the schedule's lookback days):
+the figures that describe one partition, counted for each of them.
+
+Dagster records one materialization per partition of such a run, each with the output's
+metadata. Row counts, new / gone / changed orders, revenue: those are facts of one day, so each
+partition's materialization gets its own (a range total on every day would plot wrong).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from dagster import OutputContext, TimeWindow, TimeWindowPartitionsDefinition
+
+from etl_assets.warehouse.dagster_internals import (
+    RawMetadataValue,
+    TableSlice,
+    add_partition_metadata,
+)
+from etl_assets.warehouse.duckdb_client import (
+    PLAIN_IDENTIFIER,
+    quote_identifier,
+    quote_literal,
+    utc_timestamp_literal,
+)
+
+
+@dataclass(frozen=True)
+class PartitionBuckets:
+    """The partitions of one write, by the time window each covers on ``column``."""
+
+    column: str
+    windows: tuple[tuple[str, TimeWindow], ...]
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for key, _ in self.windows]
+
+    def key_sql(self, value_sql: str) -> str:
+        """SQL: the partition key of a row whose partition column is ``value_sql`` (NULL if it
+        is in none of them)."""
+        branches = " ".join(
+            f"WHEN {value_sql} >= {utc_timestamp_literal(window.start)}"
+            f" AND {value_sql} < {utc_timestamp_literal(window.end)} THEN {quote_literal(key)}"
+            for key, window in self.windows
+        )
+        return f"CASE {branches} END"
+
+    def row_filter(self, key: str) -> str:
+        """SQL condition on a relation with the partition column: the rows of partition
+        ``key``."""
+        return f"{self.key_sql(quote_identifier(self.column))} = {quote_literal(key)}"
+
+
+def partition_buckets(context: OutputContext, table_slice: TableSlice) -> PartitionBuckets | None:
+    """The buckets of a write over several time-window partitions of a plain column; None for a
+    single partition, an unpartitioned table or another partitioning (range figures only)."""
+    if not context.has_asset_partitions or len(table_slice.partition_dimensions) != 1:
+        return None
+    [dimension] = table_slice.partition_dimensions
+    partitions_def = context.asset_partitions_def
+    keys = context.asset_partition_keys
+    if (
+        len(keys) < 2
+        or not isinstance(dimension.partitions, TimeWindow)
+        or not isinstance(partitions_def, TimeWindowPartitionsDefinition)
+        or not PLAIN_IDENTIFIER.fullmatch(dimension.partition_expr)
+    ):
+        return None
+    windows = tuple((key, partitions_def.time_window_for_partition_key(key)) for key in keys)
+    return PartitionBuckets(column=dimension.partition_expr, windows=windows)
+
+
+def record_per_partition(
+    context: OutputContext, figures: Mapping[str, Mapping[str, RawMetadataValue]]
+) -> None:
+    """Give each partition's materialization its own ``figures[key]`` (they override the
+    output's metadata of the same names on that partition)."""
+    for key, metadata in figures.items():
+        if metadata:
+            add_partition_metadata(context, key, metadata)
