@@ -26,6 +26,7 @@ import requests
 
 from etl_assets.demo import DemoSalesApi
 from etl_assets_tests.dagster_graphql import (
+    LAUNCH_RUN_MUTATION,
     REPOSITORIES_QUERY,
     RUN_STATUS_QUERY,
     RUNS_QUERY,
@@ -194,17 +195,22 @@ class DagsterDevServer:
         }
 
     def launch_assets(self, asset_keys: Sequence[str], partition: str) -> str:
-        """Launch one run of ``__ASSET_JOB`` materializing ``asset_keys`` for ``partition``."""
-        from dagster_graphql import DagsterGraphQLClient  # heavy import, only where used
-
-        client = DagsterGraphQLClient(self.host, port_number=self.port, timeout=60)
-        return client.submit_job_execution(
-            "__ASSET_JOB",
-            repository_location_name=self.location_name,
-            repository_name=self.repository_name,
-            tags={"dagster/partition": partition},
-            asset_selection=[[key] for key in asset_keys],
-        )
+        """Launch one run of ``__ASSET_JOB`` materializing ``asset_keys`` for ``partition``, as
+        the UI's Materialize button does."""
+        params = {
+            "selector": {
+                **self.repository_selector(),
+                "jobName": "__ASSET_JOB",
+                "assetSelection": [{"path": [key]} for key in asset_keys],
+            },
+            "runConfigData": {},
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": partition}]},
+        }
+        data = self.graphql(LAUNCH_RUN_MUTATION, {"executionParams": params})
+        launched = data["launchPipelineExecution"]
+        if launched["__typename"] != "LaunchRunSuccess":
+            raise self.fail(f"launching {list(asset_keys)} for {partition}: {launched}")
+        return str(launched["run"]["runId"])
 
     def run_status(self, run_id: str) -> str:
         data = self.graphql(RUN_STATUS_QUERY, {"runId": run_id})["runOrError"]

@@ -77,3 +77,18 @@ query Runs($tags: [ExecutionTag!]) {
   }
 }
 """
+
+# What the UI's Materialize button posts: one run of the implicit asset job for the selection.
+LAUNCH_RUN_MUTATION = """
+mutation LaunchRun($executionParams: ExecutionParams!) {
+  launchPipelineExecution(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on InvalidStepError { invalidStepKey }
+    ... on PipelineNotFoundError { message }
+    ... on UnauthorizedError { message }
+  }
+}
+"""
