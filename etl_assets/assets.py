@@ -81,6 +81,13 @@ def _table_metadata(contract: TableContract) -> dict[str, Any]:
     return metadata
 
 
+# The columns each table's preview shows (all of clean_records).
+RAW_PREVIEW = ("_record_index", "_page", "payload")
+CLEAN_PREVIEW = CLEAN_RECORDS.column_names
+REJECTED_PREVIEW = ["order_id", "reason", "payload"]
+TABLES = {"clean_records": CLEAN_RECORDS, "rejected_records": REJECTED_RECORDS}
+
+
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:
     """The UTC days this run covers: one, or several in a single-run backfill."""
     window = context.partition_time_window
@@ -141,6 +148,7 @@ def raw_records(
                         "elements_served": stats.elements,
                         "pages_fetched": stats.pages,
                         "extract_seconds": round(stats.seconds, 3),
+                        "preview": markdown_preview(frame[list(RAW_PREVIEW)]),
                     }
         except SalesApiError as error:
             if error.retryable:
@@ -156,7 +164,7 @@ def raw_records(
                 "elements_served": len(frame),
                 "pages_fetched": pages,
                 "extract_seconds": round(seconds, 3),
-                "preview": markdown_preview(frame[["_record_index", "_page", "payload"]]),
+                "preview": markdown_preview(frame[list(RAW_PREVIEW)]),
             },
         )
         del frame, frames, served  # written: the profile's last parts need the memory more
@@ -228,8 +236,18 @@ def clean_and_rejected_records(
     counts = result.counts
     figures = cleaning_figures(counts)
     by_day = {day: cleaning_figures(day_counts) for day, day_counts in result.counts_by_day.items()}
-    add_day_metadata(context, "clean_records", by_day)
-    add_day_metadata(context, "rejected_records", by_day)
+    if len(days) > 1:
+        for name, rows, columns in (
+            ("clean_records", result.clean, CLEAN_PREVIEW),
+            ("rejected_records", result.rejected, REJECTED_PREVIEW),
+        ):
+            partition = rows[TABLES[name].partition_column]
+            previews = {
+                day: markdown_preview(rows.loc[partition == pd.Timestamp(day), columns])
+                for day in by_day
+            }
+            per_day = {day: {**found, "preview": previews[day]} for day, found in by_day.items()}
+            add_day_metadata(context, name, per_day)
     context.log.info(
         f"{partition_label(days)}: {counts.served} served → {counts.clean} clean, "
         f"{counts.rejected} rejected, {counts.duplicates} duplicates, "
@@ -238,15 +256,12 @@ def clean_and_rejected_records(
     yield dg.Output(
         result.clean,
         output_name="clean_records",
-        metadata={**figures, "preview": markdown_preview(result.clean)},
+        metadata={**figures, "preview": markdown_preview(result.clean[CLEAN_PREVIEW])},
     )
     yield dg.Output(
         result.rejected,
         output_name="rejected_records",
-        metadata={
-            **figures,
-            "preview": markdown_preview(result.rejected[["order_id", "reason", "payload"]]),
-        },
+        metadata={**figures, "preview": markdown_preview(result.rejected[REJECTED_PREVIEW])},
     )
     yield from clean_records_check_results(result.clean, counts, days, config.max_rejected_share)
 

@@ -114,7 +114,7 @@ def test_a_late_update_lands_with_the_next_tick_and_counts_as_changed(
          "timestamp": "2026-11-18T11:00:00Z", "updated_at": "2026-11-18T11:00:00Z"},
     ]  # fmt: skip
     later_days = [
-        {"order_id": 3, "quantity": 4, "unit_price": 2.5, "status": "paid",
+        {"order_id": 3, "quantity": 4, "unit_price": 2.5, "status": "paid", "currency": "USD",
          "timestamp": "2026-11-19T08:00:00Z", "updated_at": "2026-11-19T08:00:00Z"},
         {"order_id": 4, "quantity": 1, "unit_price": 7.0, "status": "paid",
          "timestamp": "2026-11-20T08:00:00Z", "updated_at": "2026-11-20T08:00:00Z"},
@@ -164,8 +164,19 @@ def test_a_late_update_lands_with_the_next_tick_and_counts_as_changed(
         assert changes(later["2026-11-18"]) == (2, 2, 0, 0, 1)
         assert changes(later["2026-11-19"]) == (1, 1, 1, 0, 0)
         assert changes(later["2026-11-20"]) == (1, 1, 1, 0, 0)
-        # No currency served: the day's revenue under "unknown", 4 x 2.5, not the range's.
-        assert later["2026-11-19"]["revenue_unknown"] == 10.0
+        # Each day's revenue by currency is its own (4 x 2.5 USD on the 19th); a currency a
+        # day did not sell shows 0, not the range's total.
+        revenue = {
+            day: {k: v for k, v in later[day].items() if k.startswith("revenue_")}
+            for day in ("2026-11-18", "2026-11-19", "2026-11-20")
+        }
+        assert revenue == {
+            "2026-11-18": {"revenue_unknown": 13.0, "revenue_USD": 0.0},
+            "2026-11-19": {"revenue_unknown": 0.0, "revenue_USD": 10.0},
+            "2026-11-20": {"revenue_unknown": 7.0, "revenue_USD": 0.0},
+        }
+        assert "USD" in later["clean_records 2026-11-19"]["preview"]  # the day's own rows
+        assert "USD" not in later["clean_records 2026-11-20"]["preview"]
         served = {day: later[f"raw_records {day}"]["elements_served"] for day in sorted(later)[:3]}
         assert served == {"2026-11-18": 2, "2026-11-19": 1, "2026-11-20": 1}
         assert [later[f"clean_records {day}"]["clean"] for day in sorted(later)[:3]] == [2, 1, 1]

@@ -9,7 +9,7 @@ moves them breaks this module alone.
 
 from collections.abc import Mapping
 
-from dagster import OutputContext
+from dagster import DagsterInvariantViolationError, OutputContext
 from dagster._core.definitions.metadata import RawMetadataValue, TableMetadataSet
 from dagster._core.storage.db_io_manager import (
     DbIOManager,
@@ -37,7 +37,13 @@ def add_partition_metadata(
     """Metadata for the materialization of one partition of the output being handled, e.g. by a
     run over a partition range. ``OutputContext.add_output_metadata`` applies to every partition;
     the step's ``add_asset_metadata`` (what ``AssetExecutionContext.add_asset_metadata`` calls)
-    takes a partition key and is read when the materializations are built, after the write."""
-    context.step_context.add_asset_metadata(
+    takes a partition key and is read when the materializations are built, after the write.
+    Without a step (``build_output_context`` in a unit test) there is no materialization to
+    give it to."""
+    try:
+        step_context = context.step_context
+    except DagsterInvariantViolationError:
+        return
+    step_context.add_asset_metadata(
         metadata, asset_key=context.asset_key, partition_key=partition_key
     )

@@ -21,10 +21,15 @@ from etl_assets.warehouse.dagster_internals import DbTypeHandler, RawMetadataVal
 from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
     display_name,
+    qualified_name,
     quote_identifier,
 )
 from etl_assets.warehouse.pandas_handler import new_view_name, prepare_load, write_rows
-from etl_assets.warehouse.per_partition import partition_buckets, record_per_partition
+from etl_assets.warehouse.per_partition import (
+    partition_buckets,
+    record_per_partition,
+    with_zeros,
+)
 
 
 @dataclass(frozen=True)
@@ -70,14 +75,24 @@ class WarehouseQueryTypeHandler(DbTypeHandler[WarehouseQuery]):
         connection.execute(f"CREATE TEMP VIEW {view} AS {obj.sql}")
         metadata = write_rows(context, table_slice, connection, name)
         if obj.describe is not None:
-            rows = connection.sql(f"SELECT * FROM {view}")
-            metadata.update(obj.describe(rows))
+            totals = obj.describe(connection.sql(f"SELECT * FROM {view}"))
+            metadata.update(totals)
             buckets = partition_buckets(context, table_slice)
-            if buckets is not None:
-                describe = obj.describe
+            if buckets is not None:  # each day described from its rows just written
+                table = qualified_name(table_slice)
                 record_per_partition(
                     context,
-                    {key: describe(rows.filter(buckets.row_filter(key))) for key in buckets.keys},
+                    {
+                        key: with_zeros(
+                            totals,
+                            obj.describe(
+                                connection.sql(
+                                    f"SELECT * FROM {table} WHERE {buckets.row_filter(key)}"
+                                )
+                            ),
+                        )
+                        for key in buckets.keys
+                    },
                 )
         connection.execute(f"DROP VIEW {view}")
         return metadata

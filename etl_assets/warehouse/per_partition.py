@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 
 from dagster import OutputContext, TimeWindow, TimeWindowPartitionsDefinition
 
@@ -31,7 +32,7 @@ class PartitionBuckets:
     """The partitions of one write, by the time window each covers on ``column``."""
 
     column: str
-    windows: tuple[tuple[str, TimeWindow], ...]
+    windows: tuple[tuple[str, TimeWindow], ...]  # in order, as Dagster lists the range
 
     @property
     def keys(self) -> list[str]:
@@ -39,18 +40,38 @@ class PartitionBuckets:
 
     def key_sql(self, value_sql: str) -> str:
         """SQL: the partition key of a row whose partition column is ``value_sql`` (NULL if it
-        is in none of them)."""
-        branches = " ".join(
-            f"WHEN {value_sql} >= {utc_timestamp_literal(window.start)}"
-            f" AND {value_sql} < {utc_timestamp_literal(window.end)} THEN {quote_literal(key)}"
-            for key, window in self.windows
-        )
-        return f"CASE {branches} END"
+        is in none of them). Windows of one length laid end to end (days in UTC) are indexed
+        by arithmetic, so a year-long range costs no more per row than three days."""
+        windows = [window for _, window in self.windows]
+        lengths = {window.end - window.start for window in windows}
+        adjacent = all(a.end == b.start for a, b in pairwise(windows))
+        if len(lengths) != 1 or not adjacent:
+            branches = " ".join(
+                f"WHEN {_inside(value_sql, window)} THEN {quote_literal(key)}"
+                for key, window in self.windows
+            )
+            return f"CASE {branches} END"
+        [length] = lengths
+        first, last = windows[0], windows[-1]
+        step_us = int(length.total_seconds()) * 1_000_000
+        start_us = int(first.start.timestamp()) * 1_000_000
+        index = f"(epoch_us(CAST({value_sql} AS TIMESTAMPTZ)) - {start_us}) // {step_us}"
+        keys = ", ".join(quote_literal(key) for key in self.keys)
+        within = _inside(value_sql, TimeWindow(first.start, last.end))
+        return f"CASE WHEN {within} THEN [{keys}][{index} + 1] END"
 
     def row_filter(self, key: str) -> str:
         """SQL condition on a relation with the partition column: the rows of partition
-        ``key``."""
-        return f"{self.key_sql(quote_identifier(self.column))} = {quote_literal(key)}"
+        ``key`` (a range of the column, which the table's zone maps can skip to)."""
+        window = dict(self.windows)[key]
+        return _inside(quote_identifier(self.column), window)
+
+
+def _inside(value_sql: str, window: TimeWindow) -> str:
+    return (
+        f"{value_sql} >= {utc_timestamp_literal(window.start)}"
+        f" AND {value_sql} < {utc_timestamp_literal(window.end)}"
+    )
 
 
 def partition_buckets(context: OutputContext, table_slice: TableSlice) -> PartitionBuckets | None:
@@ -70,6 +91,19 @@ def partition_buckets(context: OutputContext, table_slice: TableSlice) -> Partit
         return None
     windows = tuple((key, partitions_def.time_window_for_partition_key(key)) for key in keys)
     return PartitionBuckets(column=dimension.partition_expr, windows=windows)
+
+
+def with_zeros(
+    totals: Mapping[str, RawMetadataValue], figures: Mapping[str, RawMetadataValue]
+) -> dict[str, RawMetadataValue]:
+    """One partition's ``figures``, with 0 for each number of the whole write's ``totals`` it
+    lacks (e.g. ``revenue_USD`` on a day without a USD sale): Dagster would show it the total."""
+    zeros = {
+        name: type(value)(0)
+        for name, value in totals.items()
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    }
+    return {**zeros, **figures}
 
 
 def record_per_partition(
