@@ -16,7 +16,7 @@ import pandas as pd
 
 from etl_assets.transform import quality
 from etl_assets.transform.orders import CleaningCounts, day_window
-from etl_assets.warehouse.pandas_handler import declared_schema
+from etl_assets.warehouse.table_schema import declared_schema
 
 CLEAN = dg.AssetKey("clean_records")
 RAW = dg.AssetKey("raw_records")

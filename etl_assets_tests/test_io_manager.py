@@ -25,7 +25,7 @@ from etl_assets.warehouse import (
     WarehouseWriteError,
     connect_warehouse,
     duckdb_client,
-    pandas_handler,
+    replace,
 )
 from etl_assets.warehouse.dagster_internals import TablePartitionDimension
 from etl_assets.warehouse.duckdb_client import partition_where_clause, quote_identifier
@@ -175,7 +175,7 @@ def test_failed_writes_keep_old_rows_and_release_the_file(
     def explode(*_: Any) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(pandas_handler, "_insert", explode)
+    monkeypatch.setattr(replace, "_insert", explode)
     with pytest.raises(WarehouseWriteError, match="keeps its previous rows: disk on fire"):
         run([asset], db, "2026-11-20")
     assert query(db, "SELECT order_id FROM raw.raw_records ORDER BY 1") == [(1,), (2,)]

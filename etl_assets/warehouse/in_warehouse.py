@@ -24,12 +24,13 @@ from etl_assets.warehouse.duckdb_client import (
     qualified_name,
     quote_identifier,
 )
-from etl_assets.warehouse.pandas_handler import new_view_name, prepare_load, write_rows
+from etl_assets.warehouse.pandas_handler import prepare_load
 from etl_assets.warehouse.per_partition import (
     partition_buckets,
     record_per_partition,
     with_zeros,
 )
+from etl_assets.warehouse.replace import new_view_name, write_rows
 
 
 @dataclass(frozen=True)

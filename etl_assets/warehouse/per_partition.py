@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 
+import duckdb
 from dagster import OutputContext, TimeWindow, TimeWindowPartitionsDefinition
 
 from etl_assets.warehouse.dagster_internals import (
@@ -91,6 +92,22 @@ def partition_buckets(context: OutputContext, table_slice: TableSlice) -> Partit
         return None
     windows = tuple((key, partitions_def.time_window_for_partition_key(key)) for key in keys)
     return PartitionBuckets(column=dimension.partition_expr, windows=windows)
+
+
+def rows_by_partition(
+    connection: duckdb.DuckDBPyConnection,
+    view: str,
+    casts: Mapping[str, str],
+    buckets: PartitionBuckets,
+) -> dict[str, int]:
+    """How many of the written rows fall in each partition."""
+    if buckets.column not in casts:
+        return {}
+    part = buckets.key_sql(casts[buckets.column])
+    rows = connection.execute(
+        f"SELECT {part}, count(*) FROM {quote_identifier(view)} AS frame GROUP BY ALL"
+    ).fetchall()
+    return {key: int(count) for key, count in rows if key is not None}
 
 
 def with_zeros(
