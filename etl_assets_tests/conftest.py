@@ -74,3 +74,9 @@ def serve() -> Iterator[Any]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A warehouse file that does not exist yet, in a folder that does not either."""
+    return tmp_path / "nested" / "warehouse.duckdb"

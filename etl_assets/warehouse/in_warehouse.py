@@ -81,20 +81,13 @@ class WarehouseQueryTypeHandler(DbTypeHandler[WarehouseQuery]):
             buckets = partition_buckets(context, table_slice)
             if buckets is not None:  # each day described from its rows just written
                 table = qualified_name(table_slice)
-                record_per_partition(
-                    context,
-                    {
-                        key: with_zeros(
-                            totals,
-                            obj.describe(
-                                connection.sql(
-                                    f"SELECT * FROM {table} WHERE {buckets.row_filter(key)}"
-                                )
-                            ),
-                        )
-                        for key in buckets.keys
-                    },
-                )
+                describe = obj.describe
+
+                def day(key: str) -> Mapping[str, RawMetadataValue]:
+                    rows = connection.sql(f"SELECT * FROM {table} WHERE {buckets.row_filter(key)}")
+                    return with_zeros(totals, describe(rows))
+
+                record_per_partition(context, {key: day(key) for key in buckets.keys})
         connection.execute(f"DROP VIEW {view}")
         return metadata
 
