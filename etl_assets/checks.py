@@ -14,6 +14,7 @@ from datetime import date
 import dagster as dg
 import pandas as pd
 
+from etl_assets.contract import ORDERS
 from etl_assets.transform import quality
 from etl_assets.transform.orders import CleaningCounts, day_window
 from etl_assets.warehouse.table_schema import declared_schema
@@ -22,15 +23,24 @@ CLEAN = dg.AssetKey("clean_records")
 RAW = dg.AssetKey("raw_records")
 SALES = dg.AssetKey("sales_table")
 
-# (name, description) of the blocking rules on clean_records, in the order they are evaluated.
+
+def _listed(names: Sequence[str]) -> str:
+    return ", ".join(names[:-1]) + f" and {names[-1]}" if len(names) > 1 else "".join(names)
+
+
+# (name, description) of the blocking rules on clean_records, in the order they are evaluated;
+# the required columns and the minimums are the order contract's.
 CLEAN_RULES = {
     "unique_order_id": "Each order_id appears once per partition.",
     "required_fields_present": (
-        "order_id, quantity, unit_price, ordered_at and order_date are never NULL, so "
-        "sales_table's amount is never NULL either."
+        f"{_listed(quality.REQUIRED_FIELDS)} are never NULL, so sales_table's amount is never "
+        "NULL either."
     ),
-    "quantity_at_least_one": "quantity is ≥ 1.",
-    "unit_price_not_negative": "unit_price is ≥ 0.",
+    **{
+        quality.minimum_rule_name(f): f"{f.column_name} is ≥ {f.minimum:g}."
+        for f in ORDERS.fields
+        if f.minimum is not None
+    },
     "ordered_at_inside_partition": "Every ordered_at lies inside the partition's UTC day(s).",
     "served_reconciles": "served = clean + rejected + duplicates + superseded.",
 }
@@ -83,8 +93,7 @@ def clean_records_check_results(
     rules = {
         "unique_order_id": quality.unique_order_ids(clean),
         "required_fields_present": quality.required_fields_present(clean),
-        "quantity_at_least_one": quality.quantity_at_least_one(clean),
-        "unit_price_not_negative": quality.unit_price_not_negative(clean),
+        **quality.minimum_rules(clean),
         "ordered_at_inside_partition": quality.ordered_at_inside_window(clean, start, end),
         "served_reconciles": quality.reconciliation(counts),
     }

@@ -1,8 +1,11 @@
-"""``etl-demo-run``: the one-command demo — demo API up, a few days materialized, a summary.
+"""Console scripts: ``etl-demo-run`` and ``etl-dagster-home``.
 
-It starts the bundled demo Sales API on 127.0.0.1, points ``SALES_API_URL`` at it, materializes
+``etl-demo-run`` is the one-command demo — demo API up, a few days materialized, a summary. It
+starts the bundled demo Sales API on 127.0.0.1, points ``SALES_API_URL`` at it, materializes
 ``raw_records*`` for the last few complete UTC days into the DuckDB warehouse (recording the runs
 in ``DAGSTER_HOME`` so the UI shows them), stops the API and prints what landed where.
+``etl-dagster-home`` creates ``DAGSTER_HOME`` with the project's instance settings (SQLite, or
+PostgreSQL for the scale-out shape).
 """
 
 from __future__ import annotations

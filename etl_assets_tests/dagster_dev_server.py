@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from etl_assets_tests.dagster_graphql import (
     RUNS_QUERY,
     WORKSPACE_QUERY,
 )
+from etl_assets_tests.ports import free_port
 from etl_assets_tests.process_session import (
     session_members,
     sigint_not_ignored,
@@ -80,13 +80,6 @@ T = TypeVar("T")
 
 class DagsterDevError(AssertionError):
     """The server did not do what a test waited for; the message ends with its log tail."""
-
-
-def free_port(host: str = HOST) -> int:
-    """A port that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -31,7 +31,6 @@ __all__ = [
     "Reply",
     "always",
     "paginated",
-    "unused_port",
 ]
 
 
@@ -103,13 +102,6 @@ def paginated(
         Reply(json={"data": list(records), "next": None if i == last else next_link(i + 2)})
         for i, records in enumerate(pages)
     ]
-
-
-def unused_port() -> int:
-    """A local TCP port that nothing listens on (connections to it are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -7,7 +7,7 @@ from datetime import date
 
 import pandas as pd
 
-from etl_assets.contract import ORDERS
+from etl_assets.contract import ORDERS, OrderField
 from etl_assets.schema import DAILY_SALES_SUMMARY
 from etl_assets.transform import quality
 from etl_assets.transform.orders import CleaningCounts
@@ -49,8 +49,7 @@ def test_rules_pass_on_good_rows_including_edges() -> None:
     for rule in (
         quality.unique_order_ids(clean),
         quality.required_fields_present(clean),
-        quality.quantity_at_least_one(clean),
-        quality.unit_price_not_negative(clean),
+        *quality.minimum_rules(clean).values(),
         quality.ordered_at_inside_day(clean, DAY),
     ):
         assert rule.passed, rule.description
@@ -63,10 +62,14 @@ def test_each_rule_fails_and_names_the_rows() -> None:
         clean_frame(order_id=pd.array([1, None, 3], dtype="Int64"))
     )
     assert not missing.passed and missing.details["missing_by_field"]["order_id"] == 1
-    qty = quality.quantity_at_least_one(clean_frame(quantity=pd.array([0, 1, 1], dtype="Int64")))
-    assert not qty.passed and qty.details["order_ids"] == [1]
-    price = quality.unit_price_not_negative(clean_frame(unit_price=[1.0, -0.01, 2.0]))
-    assert not price.passed and price.details["order_ids"] == [2]
+    qty = quality.minimum_rules(clean_frame(quantity=pd.array([0, 1, 1], dtype="Int64")))
+    assert not qty["quantity_at_least_one"].passed
+    assert qty["quantity_at_least_one"].details["order_ids"] == [1]
+    assert qty["quantity_at_least_one"].description == "1 row(s) with quantity < 1"
+    price = quality.minimum_rules(clean_frame(unit_price=[1.0, -0.01, 2.0]))
+    assert not price["unit_price_not_negative"].passed
+    assert price["unit_price_not_negative"].details["order_ids"] == [2]
+    assert price["unit_price_not_negative"].description == "1 row(s) with unit_price < 0"
     late = quality.ordered_at_inside_day(
         clean_frame(
             ordered_at=pd.to_datetime(
@@ -157,3 +160,20 @@ def test_daily_summary_groups_and_never_mixes_currencies() -> None:
     assert rows[(None, "B", "EUR")].orders == 1
     assert (summary["rejected_rows"] == 7).all()
     assert (summary["order_date"] == pd.Timestamp("2026-11-20")).all()
+
+
+def test_the_minimum_rules_are_the_contracts_minimums() -> None:
+    discount = OrderField("discount", "number", "Discount.", frozenset({"number"}), minimum=0.0)
+    weight = OrderField("weight", "number", "Weight in kg.", frozenset({"number"}), minimum=2.5)
+    contract = ORDERS.with_field(discount).with_field(weight)
+    clean = clean_frame(discount=[0.0, -1.0, None], weight=[2.5, 3.0, 2.4])
+    rules = quality.minimum_rules(clean, contract)
+    assert list(rules) == [
+        "quantity_at_least_one",
+        "unit_price_not_negative",
+        "discount_not_negative",
+        "weight_at_least_2_5",
+    ]
+    assert rules["discount_not_negative"].details["order_ids"] == [2]
+    assert rules["weight_at_least_2_5"].description == "1 row(s) with weight < 2.5"
+    assert rules["quantity_at_least_one"].passed and rules["unit_price_not_negative"].passed

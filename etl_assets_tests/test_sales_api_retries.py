@@ -20,8 +20,8 @@ from etl_assets_tests.fault_server import (
     RecordedRequest,
     Reply,
     always,
-    unused_port,
 )
+from etl_assets_tests.ports import free_port
 from etl_assets_tests.sales_api_support import (
     END,
     FAST,
@@ -177,7 +177,7 @@ def test_deadline_is_per_page(serve: Any, waits: list[float]) -> None:
 
 
 def test_connection_refused() -> None:
-    url = f"http://127.0.0.1:{unused_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     with SalesApiClient(url, retry=FAST, token=TOKEN) as client:
         with pytest.raises(SalesApiUnavailableError) as info:
             list(client.iter_pages(START, END))

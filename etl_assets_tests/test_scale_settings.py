@@ -242,7 +242,7 @@ def test_a_malformed_variable_fails_the_load_naming_it(
 
 
 def test_a_missing_service_skips_naming_it_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
-    from etl_assets_tests.dagster_dev_server import free_port
+    from etl_assets_tests.ports import free_port
     from etl_assets_tests.scale.services import REQUIRE_VARIABLE, require_service
 
     port = free_port()  # nothing listens there

@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from etl_assets.contract import ORDERS, OrderContract, decode_json
+from etl_assets.contract import ORDERS, OrderContract, OrderField, decode_json
 from etl_assets.schema import CLEAN_RECORDS
 from etl_assets.transform.fast import field_type_counts
 from etl_assets.transform.orders import CleaningCounts, day_window
@@ -62,22 +62,36 @@ def required_fields_present(
     )
 
 
-def quantity_at_least_one(clean: pd.DataFrame) -> RuleResult:
-    bad = clean.loc[clean["quantity"].notna() & (clean["quantity"] < 1), "order_id"]
+def minimum_rule_name(field: OrderField) -> str:
+    """The check name of a field's ``minimum`` (``quantity_at_least_one``)."""
+    if field.minimum == 0:
+        suffix = "not_negative"
+    elif field.minimum == 1:
+        suffix = "at_least_one"
+    else:
+        suffix = f"at_least_{field.minimum:g}".replace(".", "_").replace("-", "minus_")
+    return f"{field.column_name}_{suffix}"
+
+
+def at_least_minimum(clean: pd.DataFrame, field: OrderField) -> RuleResult:
+    """No value of the field's column below its ``minimum`` (NULLs are another rule's)."""
+    column, values = field.column_name, clean[field.column_name]
+    bad = clean.loc[values.notna() & (values < field.minimum), "order_id"]
     return RuleResult(
         passed=bad.empty,
-        description=f"{len(bad)} row(s) with quantity < 1",
+        description=f"{len(bad)} row(s) with {column} < {field.minimum:g}",
         details={"order_ids": _sample(bad)},
     )
 
 
-def unit_price_not_negative(clean: pd.DataFrame) -> RuleResult:
-    bad = clean.loc[clean["unit_price"].notna() & (clean["unit_price"] < 0), "order_id"]
-    return RuleResult(
-        passed=bad.empty,
-        description=f"{len(bad)} row(s) with unit_price < 0",
-        details={"order_ids": _sample(bad)},
-    )
+def minimum_rules(clean: pd.DataFrame, contract: OrderContract = ORDERS) -> dict[str, RuleResult]:
+    """:func:`at_least_minimum` for every field of the contract that has a minimum, by check
+    name."""
+    return {
+        minimum_rule_name(f): at_least_minimum(clean, f)
+        for f in contract.fields
+        if f.minimum is not None
+    }
 
 
 def ordered_at_inside_day(clean: pd.DataFrame, day: date) -> RuleResult:

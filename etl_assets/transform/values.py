@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -165,9 +164,3 @@ def parse_text(field: str, value: Any) -> str:
     if isinstance(value, bool | int | float):
         return json.dumps(value)
     raise Problem(f"{field}_not_text", f"{field} is a JSON {json_type(value)}, not text")
-
-
-def format_utc(timestamp: datetime) -> str:
-    """2026-11-20T23:59:59.999Z: how reasons quote a parsed instant."""
-    text = pd.Timestamp(timestamp).tz_convert("UTC").isoformat()
-    return text.replace("+00:00", "Z")

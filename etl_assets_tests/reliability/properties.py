@@ -87,8 +87,7 @@ def cleaning_invariant_violations(served: list[Any]) -> list[str]:
     rules = [
         q.unique_order_ids(clean),
         q.required_fields_present(clean),
-        q.quantity_at_least_one(clean),
-        q.unit_price_not_negative(clean),
+        *q.minimum_rules(clean).values(),
         q.ordered_at_inside_day(clean, DAY),
         q.reconciliation(counts),
     ]

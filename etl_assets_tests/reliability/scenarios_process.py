@@ -189,11 +189,10 @@ def reader_holds_lock(workdir: Path, *, lock_timeout_seconds: float = 2.0) -> Sc
             row.problems.append("the run did not fail on the held lock")
         elif f"PID {holder.pid}" not in last or "holds its lock" not in last:
             row.problems.append(f"the failure does not name the holder: {last[:400]}")
+        elif f"within {lock_timeout_seconds:g} s" not in last:
+            row.problems.append(f"the failure does not say how long it waited: {last[:400]}")
         if snapshot(b.warehouse) != before:
             row.problems.append("the warehouse changed")
-        bound = attempts * (lock_timeout_seconds + 5.0) + 5.0
-        if run.seconds > bound:
-            row.problems.append(f"waited {run.seconds:.1f} s, more than {bound:.0f} s")
         rerun = run_pipeline(
             DAY, api=api_resource(api.url), warehouse=b.warehouse, instance=b.instance
         )

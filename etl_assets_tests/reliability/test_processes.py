@@ -32,7 +32,7 @@ def test_two_processes_load_two_partitions_into_one_file(tmp_path: Path) -> None
     assert row.problems == []
 
 
-def test_a_process_holding_the_file_makes_the_run_fail_in_bounded_time_naming_it(
+def test_a_process_holding_the_file_makes_the_run_fail_after_the_lock_timeout_naming_it(
     tmp_path: Path,
 ) -> None:
     row = scenarios_process.reader_holds_lock(tmp_path, lock_timeout_seconds=1.0)

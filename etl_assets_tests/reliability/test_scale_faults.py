@@ -28,8 +28,8 @@ import dagster as dg
 
 from etl_assets.scale.settings import DuckLakeSettings
 from etl_assets.warehouse.ducklake import connect_ducklake
-from etl_assets_tests.dagster_dev_server import free_port
 from etl_assets_tests.fault_server import FaultServer, Reply, always
+from etl_assets_tests.ports import free_port
 from etl_assets_tests.process_session import session_members
 from etl_assets_tests.scale.cluster import SALES_ASSETS, Cluster, running_cluster
 from etl_assets_tests.scale.services import (

@@ -24,7 +24,8 @@ from typing import Any
 import requests
 
 from etl_assets.demo import DemoSalesApi
-from etl_assets_tests.dagster_dev_server import HOST, DagsterDevServer, free_port
+from etl_assets_tests.dagster_dev_server import HOST, DagsterDevServer
+from etl_assets_tests.ports import free_port
 from etl_assets_tests.process_session import sigint_not_ignored, stop_session
 from etl_assets_tests.scale.services import SHARED_PG, PgServer, fresh_databases, fresh_redis_dbs
 

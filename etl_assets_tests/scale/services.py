@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from etl_assets_tests.ports import free_port
+
 REQUIRE_VARIABLE = "ETL_REQUIRE_SERVICES"
 PG_HOST = os.environ.get("ETL_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("ETL_TEST_PG_PORT", "5432"))
@@ -116,12 +118,6 @@ def fresh_databases(*roles: str, server: PgServer = SHARED_PG) -> Iterator[dict[
             for name in names.values():
                 cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
