@@ -6,7 +6,9 @@ tested directly. The run-failure sensor in ``sensors.py`` only gathers the facts
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 import requests
 
@@ -14,6 +16,27 @@ WEBHOOK_VARIABLE = "ETL_ALERT_WEBHOOK_URL"
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 MAX_ERROR_CHARS = 500
 REDACTED = "[redacted]"
+
+
+def webhook_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """``ETL_ALERT_WEBHOOK_URL`` (None when unset), checked to be an http(s) URL. A webhook URL
+    is itself a secret, so the error names the variable and never the value."""
+    env = os.environ if environ is None else environ
+    url = (env.get(WEBHOOK_VARIABLE) or "").strip()
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host or any(c.isspace() for c in url):
+        raise ValueError(
+            f"{WEBHOOK_VARIABLE} must be an http(s) URL like "
+            "https://hooks.slack.com/services/..., got a value that is not one (not shown: a "
+            "webhook URL is a secret)"
+        )
+    return url
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -32,7 +55,7 @@ def failure_text(
     failed_steps: Sequence[tuple[str, str]],
     secrets: Iterable[str | None] = (),
 ) -> str:
-    """A short, self-contained alert: which run, which day, which step, what error."""
+    """A short, self-contained alert: which run, which day(s), which step, what error."""
     where = f" for partition {partition}" if partition else ""
     lines = [f":rotating_light: etl_assets run {run_id} of {job_name}{where} failed."]
     for step, error in failed_steps or [("(run)", "the run failed before any step failed")]:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from etl_assets.alerts import webhook_url
 from etl_assets.assets import sales_assets
 from etl_assets.checks import column_schema_checks
 from etl_assets.jobs import daily_sales_job, daily_sales_summary_job
@@ -15,19 +16,16 @@ from etl_assets.scale.settings import (
     ducklake_settings,
     validate_deployment,
 )
-from etl_assets.schedules import (
-    CRON_VARIABLE,
-    DEFAULT_CRON,
-    DEFAULT_TIMEZONE,
-    TIMEZONE_VARIABLE,
-    build_daily_schedule,
-)
+from etl_assets.schedules import build_daily_schedule
 from etl_assets.sensors import run_failure_alert_sensor, sales_summary_sensor
 from etl_assets.settings import (
+    CRON_VARIABLE,
     DUCKDB_PATH_VARIABLE,
     duckdb_path,
     executor_name,
+    schedule_cron,
     schedule_lookback_days,
+    schedule_timezone,
 )
 from etl_assets.warehouse import WarehouseIOManager
 
@@ -73,7 +71,21 @@ def backfill_policy(executor: str) -> dg.BackfillPolicy:
     return dg.BackfillPolicy.single_run()
 
 
+def daily_schedule() -> dg.ScheduleDefinition:
+    """``daily_sales_schedule`` as the environment sets it; a cron Dagster refuses fails naming
+    ``ETL_SCHEDULE_CRON``."""
+    cron, timezone = schedule_cron(), schedule_timezone()
+    try:
+        return build_daily_schedule(cron, timezone, schedule_lookback_days())
+    except dg.DagsterInvalidDefinitionError as error:
+        raise ValueError(
+            f"{CRON_VARIABLE}={cron!r} is not a cron schedule: give five fields such as "
+            f"'15 0 * * *' (Dagster said: {error})"
+        ) from None
+
+
 def build_definitions() -> dg.Definitions:
+    webhook_url()  # a malformed alert webhook fails now, not at the first failed run
     executor_kind = executor_name()
     warehouse = validate_deployment(executor_kind)
     io_manager = build_io_manager(warehouse)
@@ -85,13 +97,7 @@ def build_definitions() -> dg.Definitions:
         assets=assets,
         asset_checks=checks,
         jobs=[daily_sales_job, daily_sales_summary_job],
-        schedules=[
-            build_daily_schedule(
-                cron=os.environ.get(CRON_VARIABLE) or DEFAULT_CRON,
-                timezone=os.environ.get(TIMEZONE_VARIABLE) or DEFAULT_TIMEZONE,
-                lookback_days=schedule_lookback_days(),
-            )
-        ],
+        schedules=[daily_schedule()],
         sensors=[sales_summary_sensor, run_failure_alert_sensor],
         executor=executor,
         resources={

@@ -11,14 +11,7 @@ import dagster as dg
 
 from etl_assets.jobs import daily_sales_job
 from etl_assets.partitions import daily_partitions
-from etl_assets.settings import DEFAULT_SCHEDULE_LOOKBACK_DAYS
-
-# Shortly after midnight UTC: yesterday's window [D, D+1) is then closed.
-DEFAULT_CRON = "15 0 * * *"
-DEFAULT_TIMEZONE = "UTC"
-CRON_VARIABLE = "ETL_SCHEDULE_CRON"
-TIMEZONE_VARIABLE = "ETL_SCHEDULE_TIMEZONE"
-
+from etl_assets.settings import DEFAULT_CRON, DEFAULT_SCHEDULE_LOOKBACK_DAYS, DEFAULT_TIMEZONE
 
 # Dagster's run tags for a run over a partition range (what a single-run backfill sets).
 RANGE_START_TAG = "dagster/asset_partition_range_start"

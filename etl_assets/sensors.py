@@ -1,12 +1,14 @@
 """Sensors: summarize the days whose sales changed, and tell people when a run fails."""
 
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 
-from etl_assets.alerts import WEBHOOK_VARIABLE, failure_text, post_alert
+from etl_assets.alerts import WEBHOOK_VARIABLE, failure_text, post_alert, webhook_url
 from etl_assets.jobs import SUMMARY, daily_sales_summary_job
 from etl_assets.resources import TOKEN_VARIABLE
+from etl_assets.schedules import RANGE_END_TAG, RANGE_START_TAG
 
 SALES = dg.AssetKey("sales_table")
 SENSOR_INTERVAL_SECONDS = 15
@@ -92,12 +94,20 @@ def _latest_storage_id(instance: dg.DagsterInstance) -> int:
 @dg.run_failure_sensor(
     name="run_failure_alert_sensor",
     default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    # A run started outside the daemon and the webserver (``dagster asset materialize`` from cron
+    # or CI) belongs to no code location, and Dagster shows a sensor only the runs of its own
+    # location unless it watches them all; ``is_this_projects_run`` then keeps this project's runs.
+    monitor_all_code_locations=True,
     description=(
-        f"Logs every failed run of this project and, when {WEBHOOK_VARIABLE} is set, posts a "
-        'Slack-compatible {"text": ...} alert naming the run, the failed step and the error.'
+        f"Logs every failed run of this project (launched from the UI, a schedule, a sensor or "
+        f"the CLI) and, when {WEBHOOK_VARIABLE} is set, posts a Slack-compatible "
+        '{"text": ...} alert naming the run, its days, the failed step and the error.'
     ),
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
+    if not is_this_projects_run(context.dagster_run, context.repository_def):
+        return
     failed_steps = [
         (event.step_key or "(run)", event.event_specific_data.error.message)
         for event in context.get_step_failure_events()
@@ -108,11 +118,31 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
     text = failure_text(
         run_id=context.dagster_run.run_id,
         job_name=context.dagster_run.job_name,
-        partition=context.dagster_run.tags.get("dagster/partition"),
+        partition=run_days(context.dagster_run.tags),
         failed_steps=failed_steps,
         secrets=[os.environ.get(TOKEN_VARIABLE)],
     )
     context.log.error(text)
-    webhook = os.environ.get(WEBHOOK_VARIABLE)
+    webhook = webhook_url()
     if webhook:
         post_alert(webhook, text)
+
+
+def is_this_projects_run(run: dg.DagsterRun, repository: dg.RepositoryDefinition | None) -> bool:
+    """Whether a failed run is one of this project's: a job of its definitions, over its
+    assets (every code location has an implicit asset job of the same name)."""
+    if repository is None:
+        return True
+    if not repository.has_job(run.job_name):
+        return False
+    ours = repository.asset_graph.get_all_asset_keys()
+    return run.asset_selection is None or run.asset_selection <= ours
+
+
+def run_days(tags: Mapping[str, str]) -> str | None:
+    """The day of a run, or its days as ``first...last`` (a range run: backfill, schedule)."""
+    if "dagster/partition" in tags:
+        return tags["dagster/partition"]
+    if RANGE_START_TAG in tags and RANGE_END_TAG in tags:
+        return f"{tags[RANGE_START_TAG]}...{tags[RANGE_END_TAG]}"
+    return None

@@ -8,6 +8,7 @@ import os
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 DUCKDB_PATH_VARIABLE = "ETL_DUCKDB_PATH"
 DEFAULT_DUCKDB_FILE = "warehouse.duckdb"
@@ -109,3 +110,33 @@ def schedule_lookback_days(environ: Mapping[str, str] | None = None) -> int:
             f"{MAX_SCHEDULE_LOOKBACK_DAYS}"
         )
     return int(text)
+
+
+CRON_VARIABLE = "ETL_SCHEDULE_CRON"
+# Shortly after midnight UTC: yesterday's window [D, D+1) is then closed.
+DEFAULT_CRON = "15 0 * * *"
+TIMEZONE_VARIABLE = "ETL_SCHEDULE_TIMEZONE"
+DEFAULT_TIMEZONE = "UTC"
+
+
+def schedule_cron(environ: Mapping[str, str] | None = None) -> str:
+    """The cron of the daily schedule (``ETL_SCHEDULE_CRON``); Dagster checks it when the
+    schedule is built, and ``definitions.py`` names the variable if it refuses it."""
+    env = os.environ if environ is None else environ
+    return (env.get(CRON_VARIABLE) or "").strip() or DEFAULT_CRON
+
+
+def schedule_timezone(environ: Mapping[str, str] | None = None) -> str:
+    """The time zone of that cron (``ETL_SCHEDULE_TIMEZONE``, an IANA name such as UTC)."""
+    env = os.environ if environ is None else environ
+    text = (env.get(TIMEZONE_VARIABLE) or "").strip()
+    if not text:
+        return DEFAULT_TIMEZONE
+    try:
+        ZoneInfo(text)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(
+            f"{TIMEZONE_VARIABLE}={text!r} is not a time zone: use an IANA name such as UTC or "
+            "Europe/Berlin"
+        ) from None
+    return text

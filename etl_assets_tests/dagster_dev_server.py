@@ -16,7 +16,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -287,9 +287,12 @@ def dg_dev_command(port: int) -> list[str]:
 
 @contextlib.contextmanager
 def running_dagster_dev(
-    workdir: Path, command: Callable[[int], list[str]] = dagster_dev_command
+    workdir: Path,
+    command: Callable[[int], list[str]] = dagster_dev_command,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[DagsterDevServer]:
-    """Demo API + ``command(port)`` under ``workdir``; yields when loaded, always cleans up.
+    """Demo API + ``command(port)`` under ``workdir`` (``extra_env`` added to the README's
+    environment); yields when loaded, always cleans up.
 
     Raises ``DagsterDevError`` (with the server's log tail) when it does not come up in time,
     and when a process of the server's session outlives SIGTERM.
@@ -305,7 +308,10 @@ def running_dagster_dev(
             process = subprocess.Popen(
                 command(port),
                 cwd=REPO_ROOT,
-                env=server_environment(dagster_home, warehouse_path, api.url),
+                env={
+                    **server_environment(dagster_home, warehouse_path, api.url),
+                    **(extra_env or {}),
+                },
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -12,9 +13,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from etl_assets.alerts import failure_text, redact
-from etl_assets.definitions import build_definitions
+from etl_assets.alerts import failure_text, redact, webhook_url
+from etl_assets.definitions import build_definitions, daily_schedule
 from etl_assets.jobs import daily_sales_job
+from etl_assets.schedules import RANGE_END_TAG, RANGE_START_TAG
+from etl_assets.sensors import is_this_projects_run, run_days
+from etl_assets.settings import schedule_timezone
 from etl_assets.transform import quality
 from etl_assets_tests.fault_server import FaultServer, Reply, always
 from etl_assets_tests.support import materialize_day, query
@@ -77,6 +81,35 @@ def test_a_malformed_automation_setting_fails_at_load_naming_it(
     )
     assert loaded.returncode != 0
     assert message in loaded.stderr
+
+
+@pytest.mark.parametrize("cron", ["foo", "61 0 * * *", "0 0 * * * *"])
+def test_a_cron_dagster_refuses_fails_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, cron: str
+) -> None:
+    monkeypatch.setenv("ETL_SCHEDULE_CRON", cron)
+    with pytest.raises(ValueError, match=f"^ETL_SCHEDULE_CRON='{re.escape(cron)}' is not a cron"):
+        daily_schedule()
+    monkeypatch.setenv("ETL_SCHEDULE_CRON", "@daily")
+    monkeypatch.setenv("ETL_SCHEDULE_TIMEZONE", "Europe/Berlin")
+    schedule = daily_schedule()
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("@daily", "Europe/Berlin")
+
+
+def test_schedule_time_zone_and_alert_webhook_are_checked_naming_their_variables() -> None:
+    assert schedule_timezone({}) == "UTC"
+    assert schedule_timezone({"ETL_SCHEDULE_TIMEZONE": " Asia/Tokyo "}) == "Asia/Tokyo"
+    for zone in ("Mars/X", "../etc/passwd", "UTC+1"):
+        with pytest.raises(ValueError, match=f"ETL_SCHEDULE_TIMEZONE='{re.escape(zone)}' is not"):
+            schedule_timezone({"ETL_SCHEDULE_TIMEZONE": zone})
+    assert webhook_url({}) is None
+    hook = "https://hooks.example.com/services/T0/B0/secret"
+    assert webhook_url({"ETL_ALERT_WEBHOOK_URL": f" {hook} "}) == hook
+    for bad in ("notaurl", "ftp://hooks.example.com/x", "http://[::1", "https:///path"):
+        with pytest.raises(ValueError) as info:
+            webhook_url({"ETL_ALERT_WEBHOOK_URL": bad})
+        assert str(info.value).startswith("ETL_ALERT_WEBHOOK_URL must be an http(s) URL")
+        assert bad not in str(info.value)  # a webhook URL is a secret
 
 
 def test_partitions_start_sets_the_first_partition_and_clips_the_lookback(
@@ -334,6 +367,23 @@ def test_run_failure_sensor_posts_a_slack_style_alert_without_the_token(
     assert DAY1 in text
     assert TOKEN not in text
     assert TOKEN not in json.dumps([str(e) for e in instance.all_logs(result.run_id)])
+
+
+def test_failure_alerts_keep_this_projects_runs_and_name_their_days(pipeline_env: Path) -> None:
+    repository = build_definitions().get_repository_def()
+    loaded = {dg.AssetKey("raw_records"), dg.AssetKey("sales_table")}
+    cli_run = dg.DagsterRun(job_name="__ASSET_JOB", asset_selection=loaded)
+    assert is_this_projects_run(cli_run, repository)
+    assert is_this_projects_run(dg.DagsterRun(job_name="daily_sales_job"), repository)
+    elsewhere = {dg.AssetKey("raw_records"), dg.AssetKey("their_table")}
+    assert not is_this_projects_run(
+        dg.DagsterRun(job_name="__ASSET_JOB", asset_selection=elsewhere), repository
+    )
+    assert not is_this_projects_run(dg.DagsterRun(job_name="their_job"), repository)
+    assert run_days({"dagster/partition": "2026-11-20"}) == "2026-11-20"
+    range_tags = {RANGE_START_TAG: "2026-11-18", RANGE_END_TAG: "2026-11-20"}
+    assert run_days(range_tags) == "2026-11-18...2026-11-20"
+    assert run_days({}) is None
 
 
 def test_failure_text_is_short_and_redacted() -> None:

@@ -8,6 +8,8 @@ the way the UI does, and watch the sensor summarize that day on its own.
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import date
@@ -18,11 +20,15 @@ import duckdb
 import pytest
 
 from etl_assets_tests.dagster_dev_server import (
+    REPO_ROOT,
     TERMINAL_RUN_STATUSES,
+    VENV_BIN,
     DagsterDevServer,
     running_dagster_dev,
+    server_environment,
 )
 from etl_assets_tests.dagster_graphql import ASSET_NODES_QUERY, REPOSITORIES_QUERY
+from etl_assets_tests.fault_server import FaultServer, Reply, always
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +40,9 @@ FAILURE_SENSOR = "run_failure_alert_sensor"
 SCHEDULE = "daily_sales_schedule"
 # The sensor ticks at most every 15 s, the daemon looks every 5 s, then the run itself.
 SENSOR_RUN_TIMEOUT_SECONDS = 75.0
+# The failure sensor also ticks at most every 15 s.
+ALERT_TIMEOUT_SECONDS = 60.0
+FAILED_PARTITION = "2026-11-19"
 
 EXPECTED_EDGES = {
     ("raw_records", "clean_records"),
@@ -45,8 +54,18 @@ EXPECTED_EDGES = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DagsterDevServer]:
-    with running_dagster_dev(tmp_path_factory.mktemp("dagster_dev")) as running:
+def alert_receiver() -> Iterator[FaultServer]:
+    """Where ``run_failure_alert_sensor`` posts (``ETL_ALERT_WEBHOOK_URL``)."""
+    with FaultServer(always(Reply(status=200, json={"ok": True}))) as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, alert_receiver: FaultServer
+) -> Iterator[DagsterDevServer]:
+    webhook = {"ETL_ALERT_WEBHOOK_URL": f"{alert_receiver.url}/hook"}
+    with running_dagster_dev(tmp_path_factory.mktemp("dagster_dev"), extra_env=webhook) as running:
         yield running
 
 
@@ -170,6 +189,34 @@ def test_the_warehouse_holds_the_partition(
             "SELECT count(*) FROM mart.daily_sales_summary WHERE order_date <> ?", [PARTITION]
         ).fetchone()
         assert other_days == (0,)
+
+
+def test_a_failed_cli_run_is_alerted_like_a_scheduled_one(
+    server: DagsterDevServer, alert_receiver: FaultServer, loaded_run: dict[str, Any]
+) -> None:
+    """``dagster asset materialize`` from cron belongs to no code location; the failure sensor
+    that the daemon runs still posts its alert."""
+    assert loaded_run["status"] == "SUCCESS", server.fail(f"load run: {loaded_run}")
+    refusing = FaultServer(always(Reply(status=401, json={"error": "no such token"})))
+    with refusing:
+        command = [str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "etl_assets"]
+        failed = subprocess.run(
+            [*command, "--select", "raw_records", "--partition", FAILED_PARTITION],
+            env=server_environment(server.dagster_home, server.warehouse_path, refusing.url),
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert failed.returncode != 0 and len(refusing.requests) == 1
+
+    def alert() -> str | None:
+        texts = [json.loads(r.body)["text"] for r in alert_receiver.requests]
+        return next((t for t in texts if FAILED_PARTITION in t), None)
+
+    text = server.wait_for("waiting for the CLI run's failure alert", alert, ALERT_TIMEOUT_SECONDS)
+    assert "raw_records" in text and "no such token" in text
+    assert len(alert_receiver.requests) == 1  # the UI's successful runs post nothing
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ from etl_assets.sources.sales_api import (
     SalesApiAuthError,
     SalesApiClient,
     SalesApiClientError,
+    SalesApiConfigError,
     SalesApiContractError,
     validate_base_url,
 )
@@ -195,3 +196,10 @@ def test_token_with_whitespace_is_refused_without_echo() -> None:
     with pytest.raises(ValueError) as info:
         SalesApiClient("http://127.0.0.1:1", token="abc def\n")
     assert "abc def" not in str(info.value)
+
+
+def test_a_token_an_http_header_cannot_carry_is_refused_without_echo() -> None:
+    with pytest.raises(SalesApiConfigError) as info:
+        SalesApiClient("http://127.0.0.1:1", token="LeakMe\u20acuro123")
+    assert str(info.value) == "the API token must be ASCII text (check SALES_API_TOKEN)"
+    assert not info.value.retryable

@@ -94,6 +94,8 @@ class SalesApiClient:
                 "the API token must not contain whitespace or control characters "
                 "(check SALES_API_TOKEN)"
             )
+        if token and not token.isascii():  # an HTTP header carries no other characters
+            raise SalesApiConfigError("the API token must be ASCII text (check SALES_API_TOKEN)")
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}")
         if connect_timeout <= 0 or read_timeout <= 0:
