@@ -67,9 +67,15 @@ def _field(
 
 @dataclass(frozen=True)
 class OrderContract:
-    """The fields of an order, in warehouse column order."""
+    """The fields of an order, in warehouse column order.
+
+    ``amount_factors``: the required number fields whose product is ``sales_table``'s
+    ``amount``; an order whose product is not a finite number (``1e308 × 10``) is rejected, so
+    that ``SUM(amount)`` stays the revenue.
+    """
 
     fields: tuple[OrderField, ...]
+    amount_factors: tuple[str, ...] = ("quantity", "unit_price")
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.fields]
@@ -78,6 +84,17 @@ class OrderContract:
         for role in ("key", "placed", "version"):
             if sum(f.role == role for f in self.fields) != 1:
                 raise ValueError(f"an order contract needs exactly one {role} field")
+        by_name = {f.name: f for f in self.fields}
+        for name in self.amount_factors:
+            factor = by_name.get(name)
+            if factor is None or factor.kind not in ("integer", "number") or not factor.required:
+                raise ValueError(f"an amount factor must be a required number field: {name}")
+
+    @cached_property
+    def amount_sql(self) -> str:
+        """SQL: ``amount`` from the typed columns (a DOUBLE; NULL when a factor is NULL)."""
+        columns = {f.name: f.column_name for f in self.fields}
+        return " * ".join(f"CAST({columns[n]} AS DOUBLE)" for n in self.amount_factors)
 
     def with_field(self, field: OrderField) -> OrderContract:
         """This contract with one more field (after the data fields, before ``placed``)."""

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from etl_assets.contract import ORDERS, OrderContract, decode_json
@@ -21,7 +22,7 @@ from etl_assets.transform.orders import (
     CleaningCounts,
     CleaningResult,
     _rejection,
-    missing_after_fill,
+    incomplete_after_fill,
     parse_version,
 )
 from etl_assets.transform.resolve import LINEAGE as _LINEAGE
@@ -112,12 +113,17 @@ def _resolve_versions(
     required = contract.required_after_fill
     missing = result[[f.column_name for f in required]].isna()
     missing.columns = [f.name for f in required]
-    incomplete = missing.any(axis=1)
+    columns = {f.name: f.column_name for f in contract.fields}
+    with np.errstate(over="ignore"):  # an overflow to inf is what the rule looks for
+        amount = np.prod([result[columns[n]].astype("float64") for n in contract.amount_factors], 0)
+    incomplete = missing.any(axis=1) | ~np.isfinite(amount)
     late_rejections = [
         _rejection(
             {**winners.loc[order_id, list(_LINEAGE)].to_dict(), "payload": winner_payload},
             decode_json(winner_payload),
-            missing_after_fill([f.name for f in required if missing.loc[order_id, f.name]]),
+            incomplete_after_fill(
+                [f.name for f in required if missing.loc[order_id, f.name]], contract
+            ),
             day,
         )
         for order_id, winner_payload in winners.loc[incomplete, "payload"].items()

@@ -211,6 +211,25 @@ def test_an_order_without_quantity_or_unit_price_in_any_version_is_rejected(
     assert result.counts.balanced
 
 
+def test_an_order_whose_amount_is_not_a_finite_number_is_rejected() -> None:
+    huge = order(5, quantity=10, unit_price=1e308)  # 10 × 1e308 is beyond a double
+    fits = order(6, quantity=1, unit_price=1e308)
+    older = order(7, quantity=3, unit_price=1.5, updated_at="2026-11-20T10:00:00Z")
+    filled = order(7, quantity=None, unit_price=1e308, updated_at="2026-11-20T12:00:00Z")
+    elements = (huge, fits, older, filled)
+    for result in (clean(*elements), clean_orders_reference(raw(*elements), DAY)):
+        assert result.clean["order_id"].tolist() == [6]
+        rejected = result.rejected.sort_values("order_id")
+        assert rejected[["order_id", "reason_code"]].values.tolist() == [
+            ["5", "amount_not_finite"],
+            ["7", "amount_not_finite"],  # its winner, with the quantity filled
+        ]
+        assert set(rejected["reason"]) == {"quantity × unit_price is not a finite number"}
+        assert result.counts.superseded == 1 and result.counts.balanced
+    amount = sales_rows(clean(*elements).clean, loaded_at=pd.Timestamp.now(tz="UTC"), run_id="r")
+    assert amount["amount"].tolist() == [1e308]
+
+
 @pytest.mark.parametrize(("served", "shown"), [("00042", "00042"), (42.0, "42.0")])
 def test_an_order_rejected_after_filling_keeps_its_order_id_as_served(
     served: object, shown: str

@@ -184,8 +184,12 @@ def parse_version(element: Any, day: date, contract: OrderContract = ORDERS) -> 
     return version
 
 
-def missing_after_fill(fields: list[str]) -> Problem:
-    """Why an order is rejected that still lacks the required ``fields`` once filled."""
+def incomplete_after_fill(fields: list[str], contract: OrderContract = ORDERS) -> Problem:
+    """Why an order is rejected once filled: it still lacks the required ``fields``, or (none
+    missing) the product of its amount factors is not a finite number."""
+    if not fields:
+        product = " × ".join(contract.amount_factors)
+        return Problem("amount_not_finite", f"{product} is not a finite number")
     return Problem(f"{fields[0]}_missing", "; ".join(f"{name} is missing" for name in fields))
 
 
@@ -251,8 +255,9 @@ def clean_elements(
         _rejection(
             {**{name: order[name] for name in _LINEAGE}, "payload": order["p"]},
             decode_json(order["p"]),  # its order_id as served, as for every other reject
-            missing_after_fill(
-                [f.name for f in contract.required_after_fill if order[f"missing_{f.name}"]]
+            incomplete_after_fill(
+                [f.name for f in contract.required_after_fill if order[f"missing_{f.name}"]],
+                contract,
             ),
             day,
         )

@@ -31,8 +31,9 @@ class Resolution:
     """One row per complete order: the clean_records columns, in no particular order (sorting
     a day of rows would hold a second copy of it: ~200 MB at 1M orders)."""
     incomplete: pa.Table
-    """The winners of the orders still lacking a required field once filled: ``order_id``,
-    lineage, payload ``p`` and a ``missing_<field>`` flag per required field."""
+    """The winners of the orders still lacking a required field once filled, or whose amount
+    is not a finite number: ``order_id``, lineage, payload ``p``, a ``missing_<field>`` flag per
+    required field and ``amount_not_finite``."""
     duplicates: int
     """Valid versions identical (as decoded JSON) to an earlier one of the same order."""
 
@@ -53,7 +54,8 @@ class _Sql:
 def _sql(contract: OrderContract) -> _Sql:
     key, version = contract.key.column_name, contract.version.column_name
     fillable = [f.column_name for f in contract.fillable]
-    complete = " AND ".join(f"{f.column_name} IS NOT NULL" for f in contract.required_after_fill)
+    present = " AND ".join(f"{f.column_name} IS NOT NULL" for f in contract.required_after_fill)
+    complete = f"{present} AND isfinite({contract.amount_sql})"
     # Newest version last: one without a version is the oldest; ties go to the one served last.
     # One HUGEINT orders them: the microsecond of the version (below every real one when
     # unknown), then the element's position in the stream (below 2**40).
@@ -68,6 +70,7 @@ def _sql(contract: OrderContract) -> _Sql:
         f"resolved.{f.column_name} IS NULL AS missing_{f.name}"
         for f in contract.required_after_fill
     )
+    missing += f", ({present}) AND NOT isfinite({contract.amount_sql}) AS amount_not_finite"
     return _Sql(
         repeated=f"SELECT {key} FROM versions GROUP BY {key} HAVING count(*) > 1",
         multi_resolved=f"""

@@ -12,21 +12,20 @@ from datetime import UTC, date, datetime
 import duckdb
 import pandas as pd
 
+from etl_assets.contract import ORDERS
 from etl_assets.schema import CLEAN_RECORDS, SALES_TABLE
 from etl_assets.transform.sql import days_condition, sql_literal
-
-# The columns sales_table adds to the clean ones, as SQL; every other column is copied by name.
-_AMOUNT_SQL = "CAST(quantity AS DOUBLE) * CAST(unit_price AS DOUBLE)"
 
 
 def sales_select(
     source: str, *, loaded_at: datetime, run_id: str, days: list[date] | None = None
 ) -> str:
     """SQL: one sales_table row per clean record of ``source`` (a table or view name), of the
-    consecutive ``days`` only when given; ``amount`` is quantity × unit_price."""
+    consecutive ``days`` only when given; ``amount`` is quantity × unit_price (the contract's
+    ``amount_sql``); the other added columns say when and by which run the rows were loaded."""
     where = "TRUE" if days is None else days_condition(CLEAN_RECORDS.partition_column, days)
     added = {
-        "amount": _AMOUNT_SQL,
+        "amount": ORDERS.amount_sql,
         "_loaded_at": f"TIMESTAMPTZ {sql_literal(loaded_at.astimezone(UTC).isoformat())}",
         "_run_id": sql_literal(run_id),
     }
