@@ -22,7 +22,6 @@ pytest.importorskip("dagster_celery", reason="the 'scale' extra is not installed
 pytest.importorskip("duckdb_extension_ducklake", reason="the 'scale' extra is not installed")
 
 import dagster as dg
-from dagster._serdes import serialize_value
 
 from etl_assets.scale.settings import DuckLakeSettings
 from etl_assets.warehouse.ducklake import connect_ducklake
@@ -202,7 +201,7 @@ def test_backfill_runs_on_two_celery_workers_into_ducklake(tmp_path: Path) -> No
         retries = []
         for record in [*records, *rerun]:
             for entry in instance.all_logs(record.dagster_run.run_id):
-                assert FAKE_PASSWORD not in serialize_value(entry)
+                assert FAKE_PASSWORD not in dg.serialize_value(entry)
                 if entry.asset_materialization is not None:
                     retries.append(entry.asset_materialization.metadata.get(RETRIES))
         assert retries and all(isinstance(r.value, int) for r in retries)
