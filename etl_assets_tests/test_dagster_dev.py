@@ -76,8 +76,33 @@ def asset_nodes(server: DagsterDevServer) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def loaded_run(server: DagsterDevServer) -> dict[str, Any]:
-    """One partition of the four loading assets, launched like the UI's Materialize button."""
+def failing_cli_run(server: DagsterDevServer) -> Iterator[tuple[subprocess.Popen, FaultServer]]:
+    """``dagster asset materialize`` of a day against an API that refuses the token, as cron
+    would run it. Started with the UI's run, so that the failure sensor's wait overlaps the
+    other tests."""
+    refusing = FaultServer(always(Reply(status=401, json={"error": "no such token"})))
+    command = [str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "etl_assets"]
+    with refusing:
+        process = subprocess.Popen(
+            [*command, "--select", "raw_records", "--partition", FAILED_PARTITION],
+            env=server_environment(server.dagster_home, server.warehouse_path, refusing.url),
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            yield process, refusing
+        finally:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def loaded_run(
+    server: DagsterDevServer, failing_cli_run: tuple[subprocess.Popen, FaultServer]
+) -> dict[str, Any]:
+    """One partition of the four loading assets, launched like the UI's Materialize button
+    (while a failing CLI run goes on beside it)."""
     started = time.monotonic()
     run_id = server.launch_assets(LOADED_ASSETS, PARTITION)
     status = server.wait_for_run(run_id)
@@ -192,23 +217,14 @@ def test_the_warehouse_holds_the_partition(
 
 
 def test_a_failed_cli_run_is_alerted_like_a_scheduled_one(
-    server: DagsterDevServer, alert_receiver: FaultServer, loaded_run: dict[str, Any]
+    server: DagsterDevServer,
+    alert_receiver: FaultServer,
+    failing_cli_run: tuple[subprocess.Popen, FaultServer],
 ) -> None:
     """``dagster asset materialize`` from cron belongs to no code location; the failure sensor
     that the daemon runs still posts its alert."""
-    assert loaded_run["status"] == "SUCCESS", server.fail(f"load run: {loaded_run}")
-    refusing = FaultServer(always(Reply(status=401, json={"error": "no such token"})))
-    with refusing:
-        command = [str(VENV_BIN / "dagster"), "asset", "materialize", "-m", "etl_assets"]
-        failed = subprocess.run(
-            [*command, "--select", "raw_records", "--partition", FAILED_PARTITION],
-            env=server_environment(server.dagster_home, server.warehouse_path, refusing.url),
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert failed.returncode != 0 and len(refusing.requests) == 1
+    process, refusing = failing_cli_run
+    assert process.wait(timeout=120) != 0 and len(refusing.requests) == 1
 
     def alert() -> str | None:
         texts = [json.loads(r.body)["text"] for r in alert_receiver.requests]
