@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import requests
@@ -16,6 +17,30 @@ WEBHOOK_VARIABLE = "ETL_ALERT_WEBHOOK_URL"
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 MAX_ERROR_CHARS = 500
 REDACTED = "[redacted]"
+
+
+class ErrorInfo(Protocol):
+    """What an alert reads of an error Dagster recorded (its ``SerializableErrorInfo``)."""
+
+    @property
+    def message(self) -> str: ...
+    @property
+    def cls_name(self) -> str | None: ...
+    @property
+    def cause(self) -> ErrorInfo | None: ...
+    @property
+    def context(self) -> ErrorInfo | None: ...
+
+
+def error_with_causes(error: ErrorInfo, depth: int = 3) -> str:
+    """The first line of an error and of what caused it, on one line: a step that used up its
+    retries says why (``Exceeded max_retries of 2; caused by: ...Error: the cause``)."""
+    lines: list[str] = []
+    found: ErrorInfo | None = error
+    while found is not None and len(lines) < depth:
+        lines.append((found.message.strip().splitlines() or [found.cls_name or "error"])[0])
+        found = found.cause or found.context
+    return "; caused by: ".join(lines)
 
 
 def webhook_url(environ: Mapping[str, str] | None = None) -> str | None:

@@ -5,7 +5,13 @@ from collections.abc import Mapping
 
 import dagster as dg
 
-from etl_assets.alerts import WEBHOOK_VARIABLE, failure_text, post_alert, webhook_url
+from etl_assets.alerts import (
+    WEBHOOK_VARIABLE,
+    error_with_causes,
+    failure_text,
+    post_alert,
+    webhook_url,
+)
 from etl_assets.jobs import SUMMARY, daily_sales_summary_job
 from etl_assets.resources import TOKEN_VARIABLE
 from etl_assets.schedules import RANGE_END_TAG, RANGE_START_TAG
@@ -109,11 +115,14 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
     if not is_this_projects_run(context.dagster_run, context.repository_def):
         return
     failed_steps = [
-        (event.step_key or "(run)", event.event_specific_data.error.message)
+        (event.step_key or "(run)", error_with_causes(event.event_specific_data.error))
         for event in context.get_step_failure_events()
         if event.event_specific_data is not None and event.event_specific_data.error is not None
     ]
-    if not failed_steps and context.failure_event.message:
+    run_error = getattr(context.failure_event.event_specific_data, "error", None)
+    if not failed_steps and run_error is not None:  # e.g. the broker refused the steps
+        failed_steps = [("(run)", error_with_causes(run_error))]
+    elif not failed_steps and context.failure_event.message:
         failed_steps = [("(run)", context.failure_event.message)]
     text = failure_text(
         run_id=context.dagster_run.run_id,

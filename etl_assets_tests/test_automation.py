@@ -20,7 +20,10 @@ from etl_assets.schedules import RANGE_END_TAG, RANGE_START_TAG
 from etl_assets.sensors import is_this_projects_run, run_days
 from etl_assets.settings import schedule_timezone
 from etl_assets.transform import quality
+from etl_assets.warehouse import WarehouseIOManager
 from etl_assets_tests.fault_server import FaultServer, Reply, always
+from etl_assets_tests.ports import free_port
+from etl_assets_tests.reliability.support import SHORT_RETRY_POLICY, api_resource, pipeline_assets
 from etl_assets_tests.support import materialize_day, query
 
 DAY1, DAY2 = "2026-11-18", "2026-11-19"
@@ -367,6 +370,42 @@ def test_run_failure_sensor_posts_a_slack_style_alert_without_the_token(
     assert DAY1 in text
     assert TOKEN not in text
     assert TOKEN not in json.dumps([str(e) for e in instance.all_logs(result.run_id)])
+
+
+def test_an_alert_for_a_step_that_used_up_its_retries_names_the_cause(
+    pipeline_env: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = FaultServer(always(Reply(status=200, json={"ok": True})))
+    dead_api = f"http://127.0.0.1:{free_port()}"
+    with receiver:
+        monkeypatch.setenv("ETL_ALERT_WEBHOOK_URL", receiver.url + "/hook")
+        monkeypatch.setenv("SALES_API_TOKEN", TOKEN)
+        resources = {
+            "sales_api": api_resource(dead_api, max_attempts=1),
+            "io_manager": WarehouseIOManager(database=str(pipeline_env)),
+        }
+        result = dg.materialize(
+            pipeline_assets(SHORT_RETRY_POLICY)[:1],
+            resources=resources,
+            partition_key=DAY1,
+            instance=instance,
+            raise_on_error=False,
+        )
+        assert not result.success
+        failure = instance.get_records_for_run(
+            result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+        ).records[0]
+        context = dg.build_run_status_sensor_context(
+            sensor_name="run_failure_alert_sensor",
+            dagster_event=failure.event_log_entry.dagster_event,
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+        ).for_run_failure()
+        build_definitions().resolve_sensor_def("run_failure_alert_sensor")(context)
+    (post,) = receiver.requests
+    step_line = json.loads(post.body)["text"].splitlines()[1]
+    assert step_line.startswith("• step raw_records: Exceeded max_retries of 2; caused by: ")
+    assert f"Sales API unavailable: GET {dead_api}/orders" in step_line
 
 
 def test_failure_alerts_keep_this_projects_runs_and_name_their_days(pipeline_env: Path) -> None:

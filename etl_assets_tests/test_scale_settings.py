@@ -84,6 +84,39 @@ def test_passwords_never_reach_errors_or_descriptions() -> None:
     assert SECRET not in lake.describe()
 
 
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("DAGSTER_POSTGRES_URL", f"postgres//etl:{SECRET}@db.example:5432/dagster"),
+        ("DAGSTER_POSTGRES_URL", f"postgresql:/etl:{SECRET}@db.example/dagster"),
+        ("DAGSTER_POSTGRES_URL", "postgresql://etl:hun/ter2#pw@db.example:5432/dagster"),
+        ("DAGSTER_POSTGRES_URL", f"postgresql://etl:{SECRET}@db.example:5432"),
+        ("CELERY_BROKER_URL", f"redis//:{SECRET}@127.0.0.1:6379/0"),
+        ("CELERY_RESULT_BACKEND", f"rediss//:{SECRET}@127.0.0.1:6379/1"),
+        ("ETL_DUCKLAKE_CATALOG", f"postgresql://etl:{SECRET}@db.example:99999x/lake"),
+    ],
+)
+def test_a_malformed_url_is_refused_without_its_password(variable: str, url: str) -> None:
+    env = {
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+        "CELERY_RESULT_BACKEND": "redis://127.0.0.1:6379/1",
+        "ETL_DUCKLAKE_DATA_PATH": "/lake/",
+        variable: url,
+    }
+    reader = {
+        "DAGSTER_POSTGRES_URL": settings.postgres_url,
+        "CELERY_BROKER_URL": settings.celery_settings,
+        "CELERY_RESULT_BACKEND": settings.celery_settings,
+        "ETL_DUCKLAKE_CATALOG": settings.ducklake_settings,
+    }[variable]
+    with pytest.raises(SettingError) as caught:
+        reader(env)
+    message = str(caught.value)
+    assert message.startswith(f"{variable}=") and "***@" in message
+    for piece in (SECRET, "hun", "ter2", "pw"):
+        assert piece not in message
+
+
 def test_celery_with_a_duckdb_file_is_refused_at_load(monkeypatch: pytest.MonkeyPatch) -> None:
     from etl_assets.definitions import build_definitions  # its module builds with today's env
 

@@ -93,20 +93,31 @@ def _required(env: Mapping[str, str], name: str, why: str) -> str:
     return value
 
 
+def shown_url(url: str) -> str:
+    """``url`` as an error may show it: whatever precedes its last ``@`` (user and password,
+    however malformed the URL) replaced by ``***``, its scheme kept."""
+    if "@" not in url:
+        return redact(url)
+    scheme = url.split("//", 1)[0] + "//" if "//" in url.split("@", 1)[0] else ""
+    return f"{scheme}{REDACTED}@{url.rsplit('@', 1)[1]}"
+
+
 def _check_url(name: str, url: str, schemes: tuple[str, ...], *, needs_host: bool) -> str:
     try:
         parts = urlsplit(url)
-        port = parts.port  # raises on a non-numeric port
-    except ValueError as error:
-        raise SettingError(f"{name}={redact(url)!r} is not a valid URL: {error}") from None
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:  # its text may quote a piece of the password: not shown
+        raise SettingError(
+            f"{name}={shown_url(url)!r} is not a valid URL (in a password, percent-encode "
+            "/ # ? @ : as %2F %23 %3F %40 %3A)"
+        ) from None
     if parts.scheme not in schemes:
         raise SettingError(
-            f"{name}={redact(url)!r} must start with one of "
+            f"{name}={shown_url(url)!r} must start with one of "
             + ", ".join(f"{s}://" for s in schemes)
         )
     if needs_host and not parts.hostname:
-        raise SettingError(f"{name}={redact(url)!r} names no host")
-    del port
+        raise SettingError(f"{name}={shown_url(url)!r} names no host")
     return url
 
 
@@ -117,7 +128,7 @@ def postgres_url(environ: Mapping[str, str] | None = None) -> str | None:
         return None
     _check_url(POSTGRES_URL_VARIABLE, url, POSTGRES_SCHEMES, needs_host=True)
     if not urlsplit(url).path.strip("/"):
-        raise SettingError(f"{POSTGRES_URL_VARIABLE}={redact(url)!r} names no database")
+        raise SettingError(f"{POSTGRES_URL_VARIABLE}={shown_url(url)!r} names no database")
     return url
 
 
