@@ -1,4 +1,4 @@
-"""Reading a page: DuckDB decides how a body reads; simdjson's shortcut never reads it otherwise."""
+"""Reading a page: DuckDB, the one reader of page bodies, decides how a body reads."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 import math
 from datetime import UTC, datetime
 from typing import Any
-from unittest import mock
 
 import pyarrow as pa
 import pytest
@@ -15,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl_assets.raw import JSON_TYPE_NAMES, json_type_codes
-from etl_assets.sources import page as page_module
 from etl_assets.sources.page import Page, PageProblem, PageReader
 from etl_assets.transform.values import json_type
 from etl_assets_tests.page_support import served_body
@@ -62,33 +60,6 @@ def test_any_top_level_object_is_read_or_refused_by_name(top: dict[str, Any]) ->
         page = read(body)
         assert (page.content.link, len(page.texts)) == (link, len(data))
         assert same_json(page.records, data)
-
-
-def outcome(body: bytes, *, shortcut: bool) -> tuple[str | None, list[str]] | str:
-    """The link and texts the reader finds in ``body``, or the problem it names; without the
-    shortcut, DuckDB alone reads the body."""
-    try:
-        if shortcut:
-            page = read(body)
-        else:
-            with mock.patch.object(page_module, "strict_link", return_value=None):
-                page = read(body)
-    except PageProblem as problem:
-        return str(problem)
-    return page.content.link, page.texts.to_pylist()
-
-
-@given(
-    top=st.dictionaries(st.sampled_from(["data", "next", "count", "x"]), json_values, max_size=4)
-    | st.builds(lambda served, link: {"data": served, "next": link}, elements, st.text()),
-    prefix=st.sampled_from([b"", b" \n", b"\xef\xbb\xbf", b"\xef\xbb\xbf" * 2]),
-)
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-def test_the_simdjson_shortcut_reads_every_body_as_duckdb_does(
-    top: dict[str, Any], prefix: bytes
-) -> None:
-    body = prefix + json.dumps(top).encode()
-    assert outcome(body, shortcut=True) == outcome(body, shortcut=False)
 
 
 @pytest.mark.parametrize(

@@ -1,17 +1,15 @@
 """One page of the orders listing: its shape and ``next`` link, then its records' texts.
 
-DuckDB decides how a page body reads, so its documented behaviour settles every edge case
+DuckDB is the one reader of page bodies, so its documented behaviour settles every edge case
 (README, "The Sales API contract"): a key named twice counts once, its first occurrence; an
 integer beyond 64 bits is kept digit for digit; NaN and Infinity are read as numbers; a lone
 surrogate escape ("\\ud83d") or any other malformed JSON refuses the page. The body is taken as
 UTF-8 (a leading byte order mark dropped); a response in another declared charset is decoded
 strictly and re-encoded first.
 
-The fetching thread only needs the shape and the ``next`` link, and a DuckDB query costs 2-3 ms
-a page there, on the cursor chain. So simdjson looks first (0.2-0.8 ms): a body it reads as
-strict JSON with unique top-level keys and the expected shape leaves DuckDB nothing to decide
-differently, and its ``next`` is taken; any other body is read by DuckDB (``PageReader``). The
-records' texts are always DuckDB's, split in batches in a worker thread (``split_bodies``).
+Each body is read twice by it: on the fetching thread for its shape and ``next`` link
+(``PageReader``: the next request waits for that link), and in a worker thread, in batches, for
+its records' texts (``split_bodies``), while the next pages are fetched.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import requests
-import simdjson
 
 from etl_assets.contract import decode_json
 
@@ -90,8 +87,7 @@ class Page:
 
 
 class PageReader:
-    """Checks page bodies on the fetching thread: simdjson first, else DuckDB, in a session of
-    its own opened on the first body simdjson leaves to it."""
+    """Checks page bodies on the fetching thread, in a DuckDB session of its own (one thread)."""
 
     def __init__(self) -> None:
         self._connection: duckdb.DuckDBPyConnection | None = None
@@ -104,15 +100,13 @@ class PageReader:
         """The body of a 2xx response of the orders listing, and its ``next`` link; raise
         ``PageProblem`` naming what breaks the contract."""
         body = _utf8_body(response)
-        strict = strict_link(body)
-        link = strict[0] if strict is not None else self._duckdb_link(body)
+        link = self._link(body)
         if link is _ABSENT:
             link = response.links.get("next", {}).get("url")
         return PageContent(link=link, body=body)
 
-    def _duckdb_link(self, body: bytes) -> str | None:
-        """The body's ``next`` as DuckDB reads it (``_ABSENT`` if it has none), its shape
-        checked."""
+    def _link(self, body: bytes) -> str | None:
+        """The body's ``next`` (``_ABSENT`` if it has none), its shape checked."""
         if self._connection is None:
             self._connection = duckdb.connect(config={"threads": 1})
         try:
@@ -147,27 +141,6 @@ class PageReader:
 
 
 _ABSENT: Any = object()  # no "next" key in the body
-
-
-def strict_link(body: bytes) -> tuple[str | None] | None:
-    """``(link,)`` when simdjson reads ``body`` as strict JSON with unique top-level keys, a
-    list "data" and a string or null "next" (``_ABSENT`` if there is none); else None: DuckDB
-    decides."""
-    if body.startswith(_BOM):  # simdjson skips a (second) byte order mark, DuckDB refuses it
-        return None
-    try:
-        document = simdjson.Parser().parse(body)
-    except (ValueError, RuntimeError):  # not strict JSON, or a number simdjson cannot hold
-        return None
-    if not isinstance(document, simdjson.Object):
-        return None
-    keys = list(document.keys())
-    if len(set(keys)) != len(keys) or not isinstance(document.get("data"), simdjson.Array):
-        return None
-    link = document.get("next", _ABSENT)
-    if link is not None and link is not _ABSENT and not isinstance(link, str):
-        return None
-    return (link,)
 
 
 def _utf8_body(response: requests.Response) -> bytes:
