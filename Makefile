@@ -24,18 +24,20 @@ SCALE_CONSTRAINTS := $(if $(wildcard constraints-scale.txt),-c constraints-scale
 SCALE_TESTS ?= etl_assets_tests/scale etl_assets_tests/test_scale_settings.py \
 	etl_assets_tests/test_definitions.py
 
+# pip -qq: the build backend's notices (setuptools reports how it made the editable install, as
+# a warning) and pip's own notes stay out of the output; errors are still shown.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install -qq --upgrade pip
+	$(BIN)/python -m pip install -qq -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 $(SCALE_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(SCALE_VENV)
-	$(SCALE_BIN)/python -m pip install --quiet --upgrade pip
-	$(SCALE_BIN)/python -m pip install --quiet -e '.[dev,scale]' $(SCALE_CONSTRAINTS)
+	$(SCALE_BIN)/python -m pip install -qq --upgrade pip
+	$(SCALE_BIN)/python -m pip install -qq -e '.[dev,scale]' $(SCALE_CONSTRAINTS)
 	touch $(SCALE_STAMP)
 
 install-scale: $(SCALE_STAMP)
@@ -81,7 +83,7 @@ reliability: install install-scale
 # Side-by-side benchmark, whole processes (floor / in-process job / dagster CLI / dlt / tutorial),
 # median of 3 rounds; installs the bench extra (dlt) once. ARGS="--orders 1000000".
 bench: install
-	@$(BIN)/python -c "import dlt" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@$(BIN)/python -c "import dlt" 2>/dev/null || $(BIN)/python -m pip install -qq -e '.[dev,bench]'
 	$(BIN)/python -m etl_assets_tests.bench $(ARGS)
 
 # The scale-out row: an 8-day backfill through Celery on one worker vs two (real PostgreSQL and
