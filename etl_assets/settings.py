@@ -79,8 +79,7 @@ DEFAULT_PARTITIONS_START = "2025-01-01"
 
 def partitions_start(environ: Mapping[str, str] | None = None) -> str:
     """The first daily partition (``ETL_PARTITIONS_START``, ISO date; default 2025-01-01)."""
-    env = os.environ if environ is None else environ
-    text = (env.get(PARTITIONS_START_VARIABLE) or "").strip()
+    text = _text(PARTITIONS_START_VARIABLE, environ)
     if not text:
         return DEFAULT_PARTITIONS_START
     try:
@@ -100,8 +99,7 @@ MAX_SCHEDULE_LOOKBACK_DAYS = 366
 
 def schedule_lookback_days(environ: Mapping[str, str] | None = None) -> int:
     """How many complete UTC days each schedule tick reloads (``ETL_SCHEDULE_LOOKBACK_DAYS``)."""
-    env = os.environ if environ is None else environ
-    text = (env.get(SCHEDULE_LOOKBACK_VARIABLE) or "").strip()
+    text = _text(SCHEDULE_LOOKBACK_VARIABLE, environ)
     if not text:
         return DEFAULT_SCHEDULE_LOOKBACK_DAYS
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_SCHEDULE_LOOKBACK_DAYS:
@@ -122,14 +120,12 @@ DEFAULT_TIMEZONE = "UTC"
 def schedule_cron(environ: Mapping[str, str] | None = None) -> str:
     """The cron of the daily schedule (``ETL_SCHEDULE_CRON``); Dagster checks it when the
     schedule is built, and ``definitions.py`` names the variable if it refuses it."""
-    env = os.environ if environ is None else environ
-    return (env.get(CRON_VARIABLE) or "").strip() or DEFAULT_CRON
+    return _text(CRON_VARIABLE, environ) or DEFAULT_CRON
 
 
 def schedule_timezone(environ: Mapping[str, str] | None = None) -> str:
     """The time zone of that cron (``ETL_SCHEDULE_TIMEZONE``, an IANA name such as UTC)."""
-    env = os.environ if environ is None else environ
-    text = (env.get(TIMEZONE_VARIABLE) or "").strip()
+    text = _text(TIMEZONE_VARIABLE, environ)
     if not text:
         return DEFAULT_TIMEZONE
     try:
@@ -140,3 +136,10 @@ def schedule_timezone(environ: Mapping[str, str] | None = None) -> str:
             "Europe/Berlin"
         ) from None
     return text
+
+
+def _text(variable: str, environ: Mapping[str, str] | None) -> str:
+    """The variable's value without surrounding whitespace; "" when unset (``environ``: the
+    process environment by default)."""
+    env = os.environ if environ is None else environ
+    return (env.get(variable) or "").strip()
