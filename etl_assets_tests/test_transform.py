@@ -6,12 +6,14 @@ import json
 from datetime import date
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
 from etl_assets.contract import ORDERS, OrderField
 from etl_assets.schema import CLEAN_RECORDS, REJECTED_RECORDS, clean_records_table
 from etl_assets.transform import clean_orders, day_window, quality
+from etl_assets.transform.orders import clean_elements, combine_days
 from etl_assets.transform.sales import sales_rows
 from etl_assets_tests.reference_cleaner import clean_orders_reference
 
@@ -418,6 +420,25 @@ def test_counts_balance_on_a_mixed_day() -> None:
     assert counts.served == 8
     assert (counts.clean, counts.rejected, counts.duplicates, counts.superseded) == (2, 4, 1, 1)
     assert counts.rejected_share == 0.5
+
+
+@pytest.mark.parametrize("name", ["elements", "versions", "batch"])
+def test_cleaning_in_a_session_whose_tables_have_the_names_it_works_with(name: str) -> None:
+    """clean_elements registers and creates what it needs under names of its own: a table of
+    the caller's called ``elements`` or ``versions`` (say) is read as given and left alone."""
+    elements = [order(1), order(1, status="paid", updated_at="2026-11-20T12:00:00Z"), "noise"]
+    frame = raw(*elements).rename(columns={"payload": "p"}).assign(_row=range(len(elements)))
+    expected = clean_orders(raw(*elements), DAY)
+    with duckdb.connect() as connection:
+        connection.execute("SET TimeZone = 'UTC'")
+        connection.register("served", frame)
+        connection.execute(f"CREATE TABLE {name} AS SELECT * FROM served")
+        result = combine_days([clean_elements(connection, connection.table(name), DAY)])
+        [(rows,)] = connection.sql(f"SELECT count(*) FROM {name}").fetchall()
+    assert rows == len(elements)
+    assert result.counts == expected.counts
+    pd.testing.assert_frame_equal(result.clean, expected.clean)
+    pd.testing.assert_frame_equal(result.rejected, expected.rejected)
 
 
 def test_sales_rows_compute_amount_and_load_columns() -> None:

@@ -19,7 +19,6 @@ import uuid
 from collections import Counter, defaultdict
 from contextlib import ExitStack, suppress
 from datetime import date
-from functools import cache
 
 import duckdb
 import numpy as np
@@ -114,16 +113,16 @@ def _plain(field: OrderField, t: str, v: str, typed: str) -> str:
     return f"(coalesce({t}, 'NULL') = 'NULL' OR ({valid}))"
 
 
-@cache
-def _accepted_sql(contract: OrderContract) -> str:
-    """The plainly valid elements of ``batch`` as typed versions (see the module docstring)."""
+def _accepted_sql(contract: OrderContract, batch: str) -> str:
+    """The plainly valid elements of the relation named ``batch`` as typed versions (see the
+    module docstring)."""
     paths = [f"$.{f.name}" for f in contract.fields]
     slots = range(1, len(paths) + 1)
     typed = [_typed(f, f"t{i}", f"v{i}") for i, f in zip(slots, contract.fields, strict=True)]
     return f"""
 WITH parsed AS (
     SELECT _row, _record_index, p, {plain_json_sql("p")} AS plain
-    FROM batch
+    FROM {batch}
 ), fields AS MATERIALIZED (
     SELECT _row, _record_index, json_type(p, {paths!r}) AS t,
         json_extract_string(p, {paths!r}) AS v
@@ -171,17 +170,18 @@ def type_plain_elements(
     """
     start = pd.Timestamp(day.isoformat(), tz="UTC")
     window = {"start": start.to_pydatetime(), "end": (start + pd.Timedelta(days=1)).to_pydatetime()}
-    table = f"versions_{uuid.uuid4().hex}"
+    tag = uuid.uuid4().hex  # names of this call's own: none can be the caller's relations
+    table, batch_view, all_elements = f"versions_{tag}", f"batch_{tag}", f"elements_{tag}"
     columns = ", ".join(f"{name} {type_}" for name, type_ in version_columns(contract).items())
     connection.execute(f"CREATE TEMP TABLE {table} ({columns})")
-    insert = f"INSERT INTO {table} BY NAME {_accepted_sql(contract)}"
+    insert = f"INSERT INTO {table} BY NAME {_accepted_sql(contract, batch_view)}"
     [(low, high)] = elements.aggregate("min(_row), max(_row)").fetchall()
     firsts = range(0) if low is None else range(low, high + 1, BATCH_ROWS)
     try:
         connection.execute("BEGIN TRANSACTION")
         for first in firsts:
             batch = elements.filter(f"_row >= {first} AND _row < {first + BATCH_ROWS}")
-            connection.register("batch", batch)
+            connection.register(batch_view, batch)
             connection.execute(insert, window)
         connection.execute("COMMIT")
     except duckdb.Error as error:
@@ -190,21 +190,25 @@ def type_plain_elements(
             raise
         return connection.table(table), elements.order("_row").to_arrow_table()
     finally:
-        _unregister(connection, "batch")
+        _unregister(connection, batch_view)
     accepted = connection.table(table)
-    connection.register("all_elements", elements)
+    connection.register(all_elements, elements)
     flagged = connection.sql(
-        f"SELECT all_elements.* FROM all_elements ANTI JOIN {table} USING (_row) ORDER BY _row"
+        f"SELECT e.* FROM {all_elements} AS e ANTI JOIN {table} USING (_row) ORDER BY _row"
     ).to_arrow_table()
-    connection.unregister("all_elements")
+    connection.unregister(all_elements)
     return accepted, flagged
 
 
 _JSON_TYPE_NAMES = {"NULL": "null", "BOOLEAN": "boolean", "VARCHAR": "string", "UBIGINT": "number",
                     "BIGINT": "number", "DOUBLE": "number", "HUGEINT": "number",
                     "OBJECT": "object", "ARRAY": "array"}  # fmt: skip
-_PROFILE_SQL = f"""
-WITH checked AS (SELECT _row, p, coalesce({plain_json_sql("p")}, false) AS plain FROM payloads),
+
+
+def _profile_sql(payloads: str) -> str:
+    """Per shape of the payloads of the relation named ``payloads``: see ``field_type_counts``."""
+    return f"""
+WITH checked AS (SELECT _row, p, coalesce({plain_json_sql("p")}, false) AS plain FROM {payloads}),
 shapes AS (
     SELECT _row, plain, CASE WHEN plain THEN json_keys(p) END AS k,
         CASE WHEN plain THEN json_type(p, '$.*') END AS t
@@ -239,9 +243,10 @@ def field_type_counts(
             connection = stack.enter_context(duckdb.connect())
         if threads is not None:
             connection.execute(f"SET threads = {int(threads)}")
-        connection.register("payloads", payload_table(payloads))
-        stack.callback(_unregister, connection, "payloads")
-        shapes = connection.sql(_PROFILE_SQL).fetchall()
+        name = f"payloads_{uuid.uuid4().hex}"  # its own: none can be the caller's relations
+        connection.register(name, payload_table(payloads))
+        stack.callback(_unregister, connection, name)
+        shapes = connection.sql(_profile_sql(name)).fetchall()
     profile: dict[str, Counter[str]] = defaultdict(Counter)
     others: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
     for plain, keys, types, count, rows in shapes:

@@ -10,9 +10,9 @@ more than once are canonicalised in Python to tell duplicates from new versions.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import duckdb
@@ -40,6 +40,15 @@ class Resolution:
 
 @dataclass(frozen=True)
 class _Sql:
+    """The statements of one call, and the names they give its inputs (registered) and the
+    tables and view made from them: names of the call's own, so that none is the caller's."""
+
+    versions: str
+    elements: str
+    repeated_table: str
+    multi_resolved_table: str
+    resolved_view: str
+    multi_payloads_table: str
     repeated: str
     multi_resolved: str
     resolved: str
@@ -50,8 +59,11 @@ class _Sql:
     ambiguous: str
 
 
-@cache
-def _sql(contract: OrderContract) -> _Sql:
+def _sql(contract: OrderContract, tag: str) -> _Sql:
+    names = ("versions", "elements", "repeated", "multi_resolved", "resolved", "multi_payloads")
+    versions, elements, repeated, multi_resolved, resolved, multi_payloads = (
+        f"{name}_{tag}" for name in names
+    )
     key, version = contract.key.column_name, contract.version.column_name
     fillable = [f.column_name for f in contract.fillable]
     present = " AND ".join(f"{f.column_name} IS NOT NULL" for f in contract.required_after_fill)
@@ -72,7 +84,13 @@ def _sql(contract: OrderContract) -> _Sql:
     )
     missing += f", ({present}) AND NOT isfinite({contract.amount_sql}) AS amount_not_finite"
     return _Sql(
-        repeated=f"SELECT {key} FROM versions GROUP BY {key} HAVING count(*) > 1",
+        versions=versions,
+        elements=elements,
+        repeated_table=repeated,
+        multi_resolved_table=multi_resolved,
+        resolved_view=resolved,
+        multi_payloads_table=multi_payloads,
+        repeated=f"SELECT {key} FROM {versions} GROUP BY {key} HAVING count(*) > 1",
         multi_resolved=f"""
 SELECT {key},
     {", ".join(f"arg_max({name}, {newest}) AS {name}" for name in fillable)},
@@ -81,7 +99,7 @@ SELECT {key},
     arg_max(_record_index, {newest}) AS _record_index,
     arg_max(_row, {newest}) AS _row,
     count(*) AS _versions
-FROM versions SEMI JOIN repeated USING ({key})
+FROM {versions} SEMI JOIN {repeated} USING ({key})
 GROUP BY {key}
 """,
         # Orders served once are their own winner: they stream from versions, never copied.
@@ -89,30 +107,32 @@ GROUP BY {key}
 SELECT {key}, {", ".join(fillable)},
     {", ".join(f"false AS lacks_{name}" for name in fillable)},
     {version}, _record_index, _row, 1 AS _versions
-FROM versions ANTI JOIN repeated USING ({key})
+FROM {versions} ANTI JOIN {repeated} USING ({key})
 UNION ALL
-SELECT * FROM multi_resolved
+SELECT * FROM {multi_resolved}
 """,
         clean=f"""
 SELECT {key}, {", ".join(fillable)}, CAST({contract.placed.column_name} AS DATE) AS order_date,
     {version}, _record_index, _versions, nullif(concat_ws(',', {filled}), '') AS _filled_fields
-FROM resolved WHERE {complete}
+FROM {resolved} WHERE {complete}
 """,
         incomplete=f"""
 SELECT resolved.{key} AS order_id, elements._record_index, elements._page, elements._position,
     elements.p,
     {missing}
-FROM resolved JOIN elements USING (_row) WHERE NOT ({complete}) ORDER BY resolved.{key}
+FROM {resolved} AS resolved JOIN {elements} AS elements USING (_row)
+WHERE NOT ({complete}) ORDER BY resolved.{key}
 """,
         multi_payloads=f"""
 SELECT versions.* EXCLUDE (_row, _record_index), elements.p
-FROM versions SEMI JOIN repeated USING ({key}) JOIN elements USING (_row)
+FROM {versions} AS versions SEMI JOIN {repeated} USING ({key})
+    JOIN {elements} AS elements USING (_row)
 """,
-        distinct=f"SELECT count(*), count(DISTINCT ({key}, p)) FROM multi_payloads",
+        distinct=f"SELECT count(*), count(DISTINCT ({key}, p)) FROM {multi_payloads}",
         # Payloads that decode to the same JSON give the same typed version: only distinct
         # texts that agree on every typed column can still be duplicates, and need decoding.
         ambiguous=f"""
-SELECT {key} AS order_id, p FROM (SELECT DISTINCT * FROM multi_payloads)
+SELECT {key} AS order_id, p FROM (SELECT DISTINCT * FROM {multi_payloads})
 QUALIFY count(*) OVER (PARTITION BY {typed}) > 1
 """,
     )
@@ -137,27 +157,23 @@ def resolve_versions(
     elements (``_row``, lineage, payload ``p``). Only the orders served more than once are
     copied.
     """
-    sql = _sql(contract)
-    connection.register("versions", versions)
-    connection.register("elements", elements)
+    sql = _sql(contract, uuid.uuid4().hex)
+    connection.register(sql.versions, versions)
+    connection.register(sql.elements, elements)
     try:
-        connection.execute(f"CREATE TEMP TABLE repeated AS {sql.repeated}")
-        connection.execute(f"CREATE TEMP TABLE multi_resolved AS {sql.multi_resolved}")
-        connection.execute(f"CREATE TEMP VIEW resolved AS {sql.resolved}")
-        connection.execute(f"CREATE TEMP TABLE multi_payloads AS {sql.multi_payloads}")
+        connection.execute(f"CREATE TEMP TABLE {sql.repeated_table} AS {sql.repeated}")
+        connection.execute(f"CREATE TEMP TABLE {sql.multi_resolved_table} AS {sql.multi_resolved}")
+        connection.execute(f"CREATE TEMP VIEW {sql.resolved_view} AS {sql.resolved}")
+        connection.execute(f"CREATE TEMP TABLE {sql.multi_payloads_table} AS {sql.multi_payloads}")
         duplicates = _duplicates(connection, sql)
         incomplete = connection.sql(sql.incomplete).to_arrow_table()
         clean = connection.sql(sql.clean).to_arrow_table()
     finally:
-        for statement in (
-            "DROP VIEW IF EXISTS resolved",
-            "DROP TABLE IF EXISTS multi_resolved",
-            "DROP TABLE IF EXISTS multi_payloads",
-            "DROP TABLE IF EXISTS repeated",
-        ):
-            connection.execute(statement)
-        connection.unregister("versions")
-        connection.unregister("elements")
+        connection.execute(f"DROP VIEW IF EXISTS {sql.resolved_view}")
+        for table in (sql.multi_resolved_table, sql.multi_payloads_table, sql.repeated_table):
+            connection.execute(f"DROP TABLE IF EXISTS {table}")
+        connection.unregister(sql.versions)
+        connection.unregister(sql.elements)
     return Resolution(clean=clean, incomplete=incomplete, duplicates=duplicates)
 
 
