@@ -28,7 +28,10 @@ from etl_assets.warehouse import (
     replace,
 )
 from etl_assets.warehouse.dagster_internals import TablePartitionDimension
-from etl_assets.warehouse.duckdb_client import partition_where_clause, quote_identifier
+from etl_assets.warehouse.sql_text import (
+    partition_where_clause,
+    quote_identifier,
+)
 from etl_assets_tests.support import record_sleeps
 from etl_assets_tests.warehouse_support import (
     DAILY,

@@ -12,13 +12,13 @@ import duckdb
 from dagster import OutputContext
 
 from etl_assets.warehouse.dagster_internals import RawMetadataValue, TableSlice
-from etl_assets.warehouse.duckdb_client import (
+from etl_assets.warehouse.per_partition import PartitionBuckets
+from etl_assets.warehouse.sql_text import (
     display_name,
     partition_where_clause,
     qualified_name,
     quote_identifier,
 )
-from etl_assets.warehouse.per_partition import PartitionBuckets
 
 CHANGE_KEY = "etl/change_key"
 """Definition metadata: ``"order_id:orders"`` — the column identifying a row within a partition,

@@ -33,10 +33,12 @@ from etl_assets.warehouse.duckdb_client import (
     SESSION_TIME_ZONE,
     WarehouseDuckDbClient,
     WarehouseWriteError,
-    quote_literal,
     read_session,
     table_exists,
     write_transaction,
+)
+from etl_assets.warehouse.sql_text import (
+    quote_literal,
 )
 
 LAKE_ALIAS = "lake"

@@ -20,9 +20,6 @@ from dagster import InputContext, OutputContext
 from etl_assets.warehouse.dagster_internals import DbTypeHandler, RawMetadataValue, TableSlice
 from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
-    display_name,
-    qualified_name,
-    quote_identifier,
 )
 from etl_assets.warehouse.pandas_handler import prepare_load
 from etl_assets.warehouse.per_partition import (
@@ -31,6 +28,11 @@ from etl_assets.warehouse.per_partition import (
     with_zeros,
 )
 from etl_assets.warehouse.replace import new_view_name, write_rows
+from etl_assets.warehouse.sql_text import (
+    display_name,
+    qualified_name,
+    quote_identifier,
+)
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,13 @@ from dagster_duckdb_pandas import DuckDBPandasTypeHandler
 from etl_assets.warehouse.dagster_internals import RawMetadataValue, TableSlice
 from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
-    display_name,
     table_exists,
 )
 from etl_assets.warehouse.memory import release_free_memory
 from etl_assets.warehouse.replace import new_view_name, write_rows
+from etl_assets.warehouse.sql_text import (
+    display_name,
+)
 
 
 class WarehouseTableMissingError(LookupError):

@@ -20,7 +20,7 @@ from etl_assets.warehouse.dagster_internals import (
     TableSlice,
     add_partition_metadata,
 )
-from etl_assets.warehouse.duckdb_client import (
+from etl_assets.warehouse.sql_text import (
     PLAIN_IDENTIFIER,
     quote_identifier,
     quote_literal,

@@ -15,14 +15,16 @@ from etl_assets.warehouse.dagster_internals import RawMetadataValue, TableMetada
 from etl_assets.warehouse.duckdb_client import (
     delete_slice,
     fetch_scalar,
-    qualified_name,
-    quote_identifier,
     supports_column_compression,
 )
 from etl_assets.warehouse.per_partition import (
     partition_buckets,
     record_per_partition,
     rows_by_partition,
+)
+from etl_assets.warehouse.sql_text import (
+    qualified_name,
+    quote_identifier,
 )
 from etl_assets.warehouse.table_schema import (
     create_or_evolve,

@@ -17,11 +17,13 @@ from dagster import (
 
 from etl_assets.warehouse.dagster_internals import TableSlice
 from etl_assets.warehouse.duckdb_client import (
-    display_name,
     fetch_scalar,
+    table_exists,
+)
+from etl_assets.warehouse.sql_text import (
+    display_name,
     qualified_name,
     quote_identifier,
-    table_exists,
 )
 
 COLUMN_SCHEMA_KEY = "dagster/column_schema"
