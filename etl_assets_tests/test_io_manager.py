@@ -119,6 +119,13 @@ def test_a_query_output_replaces_its_partition_from_inside_the_warehouse(db: Pat
         run([doubled], db, "2026-11-20")
     assert query(db, "SELECT id FROM mart.doubled ORDER BY id") == [(2,), (4,)]
 
+    # describe sees the partition just written, not the rest of the table
+    next_day = day.replace("2026-11-20", "2026-11-21")
+    select["sql"] = (
+        f"SELECT partition_date, order_id * 2 AS id FROM raw.raw_records WHERE {next_day}"
+    )
+    assert metadata_of(run([doubled], db, "2026-11-21"), "doubled")["ids"] == "[6]"
+
 
 def test_empty_rerun_clears_only_that_partition(db: Path) -> None:
     source: Source = {}
