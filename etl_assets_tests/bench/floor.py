@@ -60,11 +60,11 @@ def next_link(body: bytes) -> str | None:
 class PageReader:
     """GETs on one keep-alive connection to the API's host; bodies as bytes."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float = HTTP_TIMEOUT_SECONDS) -> None:
         parts = urlsplit(url)
         self._base = url
         self._connection = http.client.HTTPConnection(
-            parts.hostname or "127.0.0.1", parts.port, timeout=HTTP_TIMEOUT_SECONDS
+            parts.hostname or "127.0.0.1", parts.port, timeout=timeout
         )
 
     def __enter__(self) -> PageReader:
