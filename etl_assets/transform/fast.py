@@ -60,8 +60,13 @@ def arrow_text(payloads: pd.Series) -> pa.Array | pa.ChunkedArray:
 def plain_json_sql(column: str) -> str:
     """SQL: the text is a JSON object that DuckDB and ``contract.decode_json`` read alike (no
     \\u escapes, no trailing commas, which only DuckDB accepts)."""
+    return f"(json_valid({column}) AND {_plain_object_text_sql(column)})"
+
+
+def _plain_object_text_sql(column: str) -> str:
+    """SQL: the text of a JSON object without \\u escapes or trailing commas (not a parse)."""
     return (
-        f"(json_valid({column}) AND {column} LIKE '{{%}}' AND NOT contains({column}, '\\u')"
+        f"({column} LIKE '{{%}}' AND NOT contains({column}, '\\u')"
         f" AND NOT regexp_matches({column}, ',\\s*[\\]}}]'))"
     )
 
@@ -206,11 +211,18 @@ _JSON_TYPE_NAMES = {"NULL": "null", "BOOLEAN": "boolean", "VARCHAR": "string", "
 
 
 def _profile_sql(payloads: str) -> str:
-    """Per shape of the payloads of the relation named ``payloads``: see ``field_type_counts``."""
+    """Per shape of the payloads of the relation named ``payloads``: see ``field_type_counts``.
+    ``json_keys`` is the validity check too (``try``: NULL where the text is not JSON), so each
+    payload is parsed twice, not three times."""
     return f"""
-WITH checked AS (SELECT _row, p, coalesce({plain_json_sql("p")}, false) AS plain FROM {payloads}),
+WITH read AS (SELECT _row, p, try(json_keys(p)) AS keys FROM {payloads}),
+checked AS (
+    SELECT _row, p, keys,
+        coalesce(keys IS NOT NULL AND {_plain_object_text_sql("p")}, false) AS plain
+    FROM read
+),
 shapes AS (
-    SELECT _row, plain, CASE WHEN plain THEN json_keys(p) END AS k,
+    SELECT _row, plain, CASE WHEN plain THEN keys END AS k,
         CASE WHEN plain THEN json_type(p, '$.*') END AS t
     FROM checked
 )
