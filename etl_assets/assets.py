@@ -12,6 +12,8 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import Field
 
 from etl_assets.checks import (
@@ -21,6 +23,7 @@ from etl_assets.checks import (
     raw_records_check_specs,
 )
 from etl_assets.metadata import (
+    PREVIEW_ROWS,
     column_lineage,
     markdown_preview,
     orders_metadata,
@@ -42,7 +45,11 @@ from etl_assets.schema import (
 from etl_assets.sources.sales_api import SalesApiError
 from etl_assets.transform import day_window
 from etl_assets.transform.orders import CleaningCounts
-from etl_assets.transform.quality import DEFAULT_MAX_REJECTED_SHARE, BackgroundFieldProfile
+from etl_assets.transform.quality import (
+    CLEAN_RULE_COLUMNS,
+    DEFAULT_MAX_REJECTED_SHARE,
+    BackgroundFieldProfile,
+)
 from etl_assets.transform.ranges import CLEANING_INPUT_COLUMNS, clean_days, days_between
 from etl_assets.transform.sales import sales_select
 from etl_assets.transform.summary import summary_select
@@ -85,9 +92,16 @@ def _table_metadata(contract: TableContract) -> dict[str, Any]:
 
 # The columns each table's preview shows (all of clean_records).
 RAW_PREVIEW = ("_record_index", "_page", "payload")
-CLEAN_PREVIEW = CLEAN_RECORDS.column_names
 REJECTED_PREVIEW = ["order_id", "reason", "payload"]
-TABLES = {"clean_records": CLEAN_RECORDS, "rejected_records": REJECTED_RECORDS}
+
+
+def clean_preview(rows: pa.Table, day: date | None = None) -> dg.MetadataValue:
+    """The first clean rows (of ``day``), as a DataFrame of the contract would show them; only
+    they are converted."""
+    if day is not None:
+        dates = rows.column(CLEAN_RECORDS.partition_column)
+        rows = rows.filter(pc.equal(dates, pa.scalar(day, dates.type)))
+    return markdown_preview(CLEAN_RECORDS.from_arrow(rows.slice(0, PREVIEW_ROWS)))
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:
@@ -239,16 +253,18 @@ def clean_and_rejected_records(
     figures = cleaning_figures(counts)
     by_day = {day: cleaning_figures(day_counts) for day, day_counts in result.counts_by_day.items()}
     if len(days) > 1:
-        for name, rows, columns in (
-            ("clean_records", result.clean, CLEAN_PREVIEW),
-            ("rejected_records", result.rejected, REJECTED_PREVIEW),
-        ):
-            partition = rows[TABLES[name].partition_column]
-            previews = {
-                day: markdown_preview(rows.loc[partition == pd.Timestamp(day), columns])
+        rejected_day = result.rejected[REJECTED_RECORDS.partition_column]
+        previews = {
+            "clean_records": {day: clean_preview(result.clean_rows, day) for day in by_day},
+            "rejected_records": {
+                day: markdown_preview(
+                    result.rejected.loc[rejected_day == pd.Timestamp(day), REJECTED_PREVIEW]
+                )
                 for day in by_day
-            }
-            per_day = {day: {**found, "preview": previews[day]} for day, found in by_day.items()}
+            },
+        }
+        for name, preview in previews.items():
+            per_day = {day: {**found, "preview": preview[day]} for day, found in by_day.items()}
             add_day_metadata(context, name, per_day)
     context.log.info(
         f"{partition_label(days)}: {counts.served} served → {counts.clean} clean, "
@@ -256,16 +272,17 @@ def clean_and_rejected_records(
         f"{counts.superseded} superseded"
     )
     yield dg.Output(
-        result.clean,
+        result.clean_rows,  # the Arrow result: written without becoming a DataFrame
         output_name="clean_records",
-        metadata={**figures, "preview": markdown_preview(result.clean[CLEAN_PREVIEW])},
+        metadata={**figures, "preview": clean_preview(result.clean_rows)},
     )
     yield dg.Output(
         result.rejected,
         output_name="rejected_records",
         metadata={**figures, "preview": markdown_preview(result.rejected[REJECTED_PREVIEW])},
     )
-    yield from clean_records_check_results(result.clean, counts, days, config.max_rejected_share)
+    checked = CLEAN_RECORDS.from_arrow(result.clean_rows, CLEAN_RULE_COLUMNS)
+    yield from clean_records_check_results(checked, counts, days, config.max_rejected_share)
 
 
 _SALES_LINEAGE = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -20,13 +21,21 @@ from etl_assets.contract import ORDERS, OrderContract, decode_json
 from etl_assets.schema import REJECTED_RECORDS, clean_records_table
 from etl_assets.transform.orders import (
     CleaningCounts,
-    CleaningResult,
     _rejection,
     incomplete_after_fill,
     parse_version,
 )
 from etl_assets.transform.resolve import LINEAGE as _LINEAGE
 from etl_assets.transform.values import Problem
+
+
+@dataclass(frozen=True)
+class ReferenceResult:
+    """What ``clean_orders`` returns, as frames: the clean rows, the rejections, the counts."""
+
+    clean: pd.DataFrame
+    rejected: pd.DataFrame
+    counts: CleaningCounts
 
 
 def _decoded(raw: pd.DataFrame) -> Iterator[tuple[dict[str, Any], Any, Problem | None]]:
@@ -42,7 +51,7 @@ def _decoded(raw: pd.DataFrame) -> Iterator[tuple[dict[str, Any], Any, Problem |
 
 def clean_orders_reference(
     raw: pd.DataFrame, day: date, contract: OrderContract = ORDERS
-) -> CleaningResult:
+) -> ReferenceResult:
     """``clean_orders`` element by element: the definition the fast path is tested against."""
     versions: list[dict[str, Any]] = []
     rejections: list[dict[str, Any]] = []
@@ -72,7 +81,7 @@ def clean_orders_reference(
         superseded=len(versions) - len(clean) - len(late_rejections) - duplicates,
         rejected_by_reason=dict(Counter(rejected["reason_code"].tolist()).most_common()),
     )
-    return CleaningResult(clean=clean, rejected=rejected, counts=counts)
+    return ReferenceResult(clean=clean, rejected=rejected, counts=counts)
 
 
 def _resolve_versions(

@@ -13,6 +13,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from etl_assets.warehouse import (
@@ -31,6 +32,7 @@ from etl_assets_tests.warehouse_support import (
     query,
     raw_asset,
     run,
+    types_of,
 )
 
 
@@ -55,6 +57,58 @@ def test_rerun_replaces_only_its_partition_and_reports_metadata(db: Path) -> Non
     assert [(c.name, c.type, c.description) for c in schema.columns] == [
         (c.name, c.type, c.description) for c in RAW_SCHEMA.columns
     ]
+
+
+def test_an_arrow_table_is_written_by_name_and_read_back_as_arrow(db: Path) -> None:
+    """A DuckDB result handed on as Arrow (clean_records) is written like a DataFrame: by column
+    name, declared types, its partition replaced; a ``pa.Table`` input reads it back as Arrow."""
+    source: dict[str, pa.Table] = {}
+    seen: list[pa.Table] = []
+
+    @dg.asset(
+        partitions_def=DAILY,
+        metadata={"schema": "raw", "partition_expr": "partition_date",
+                  "dagster/column_schema": RAW_SCHEMA},
+    )  # fmt: skip
+    def raw_records() -> pa.Table:
+        return source["rows"]
+
+    @dg.asset(partitions_def=DAILY, metadata={"schema": "mart"})
+    def reader(raw_records: pa.Table) -> None:
+        seen.append(raw_records)
+
+    for day, ids in [("2026-11-20", [1, 2, 3]), ("2026-11-21", [4]), ("2026-11-20", [6, 7])]:
+        frame = orders(day, ids)
+        # Columns in another order than the table's, and one it does not declare yet.
+        source["rows"] = pa.Table.from_pandas(
+            frame[["order_id", "created_at", "amount", "partition_date"]].assign(note="n"),
+            preserve_index=False,
+        )
+        result = run([raw_records, reader], db, day)
+
+    rows = query(
+        db,
+        "SELECT partition_date, list(order_id ORDER BY order_id), any_value(note)"
+        " FROM raw.raw_records GROUP BY ALL ORDER BY 1",
+    )
+    assert rows == [(date(2026, 11, 20), [6, 7], "n"), (date(2026, 11, 21), [4], "n")]
+    assert types_of(db, "raw.raw_records") == {
+        "partition_date": "DATE",
+        "order_id": "BIGINT",
+        "amount": "DOUBLE",
+        "created_at": "TIMESTAMP WITH TIME ZONE",
+        "note": "VARCHAR",
+    }
+    assert metadata_of(result)["dagster/partition_row_count"] == 2
+    assert isinstance(seen[-1], pa.Table)
+    assert sorted(seen[-1].column("order_id").to_pylist()) == [6, 7]
+
+    source["rows"] = pa.table({"order_id": [8], "ORDER_ID": [9]})
+    with pytest.raises(
+        WarehouseWriteError, match=r"keeps its previous rows: Table has duplicate column names"
+    ):
+        run([raw_records], db, "2026-11-20")
+    assert query(db, "SELECT count(*) FROM raw.raw_records") == [(3,)]
 
 
 def test_failed_writes_keep_old_rows_and_release_the_file(

@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import duckdb
@@ -83,17 +83,25 @@ class CleaningCounts:
 
 @dataclass(frozen=True)
 class CleaningResult:
-    clean: pd.DataFrame
+    clean_rows: pa.Table
+    """The clean rows as DuckDB returned them, in ``clean_records``' columns: what the warehouse
+    writes (a day of orders never becomes a DataFrame on its way there)."""
     rejected: pd.DataFrame
     counts: CleaningCounts
     counts_by_day: dict[date, CleaningCounts] = dataclass_field(default_factory=dict)
     """Each day's own counts (they add up to ``counts``)."""
+    contract: OrderContract = ORDERS
+
+    @cached_property
+    def clean(self) -> pd.DataFrame:
+        """The clean rows as a DataFrame of ``clean_records``' contract (made on first use)."""
+        return clean_records_table(self.contract).from_arrow(self.clean_rows)
 
 
 @dataclass(frozen=True)
 class DayCleaning:
-    """One day cleaned inside DuckDB: the clean rows still as the Arrow result, so that the
-    session's memory can be released before they become a DataFrame (``combine_days``)."""
+    """One day cleaned inside DuckDB: the clean rows as the Arrow result, which outlives the
+    session (its memory is released before the rows are written)."""
 
     day: date
     clean: pa.Table
@@ -121,10 +129,11 @@ def combine_days(days: list[DayCleaning], contract: OrderContract = ORDERS) -> C
     rejected = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     del days, tables
     return CleaningResult(
-        clean=clean_records_table(contract).from_arrow(clean),
+        clean_rows=clean,
         rejected=rejected,
         counts=counts,
         counts_by_day=counts_by_day,
+        contract=contract,
     )
 
 

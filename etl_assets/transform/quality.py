@@ -24,6 +24,13 @@ from etl_assets.transform.values import json_type
 
 REQUIRED_FIELDS = tuple(CLEAN_RECORDS.required_columns)
 DEFAULT_MAX_REJECTED_SHARE = 0.05
+CLEAN_RULE_COLUMNS = tuple(
+    dict.fromkeys(
+        ["order_id", "order_date", "ordered_at", *REQUIRED_FIELDS]
+        + [f.column_name for f in ORDERS.fields if f.minimum is not None]
+    )
+)
+"""The ``clean_records`` columns the rules below read (the checks convert only these)."""
 
 
 @dataclass(frozen=True)

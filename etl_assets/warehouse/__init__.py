@@ -8,7 +8,7 @@ from etl_assets.warehouse.duckdb_client import (
 )
 from etl_assets.warehouse.in_warehouse import WarehouseQuery, WarehouseSlice
 from etl_assets.warehouse.io_manager import WarehouseIOManager
-from etl_assets.warehouse.pandas_handler import WarehouseTableMissingError
+from etl_assets.warehouse.rows_handler import WarehouseTableMissingError
 
 __all__ = [
     "WarehouseIOManager",

@@ -21,13 +21,13 @@ from etl_assets.warehouse.dagster_internals import DbTypeHandler, RawMetadataVal
 from etl_assets.warehouse.duckdb_client import (
     WarehouseDuckDbClient,
 )
-from etl_assets.warehouse.pandas_handler import prepare_load
 from etl_assets.warehouse.per_partition import (
     partition_buckets,
     record_per_partition,
     with_zeros,
 )
 from etl_assets.warehouse.replace import new_view_name, write_rows
+from etl_assets.warehouse.rows_handler import prepare_load
 from etl_assets.warehouse.sql_text import (
     display_name,
     qualified_name,

@@ -18,7 +18,7 @@ from etl_assets.warehouse.in_warehouse import (
     WarehouseQueryTypeHandler,
     WarehouseSliceTypeHandler,
 )
-from etl_assets.warehouse.pandas_handler import WarehousePandasTypeHandler
+from etl_assets.warehouse.rows_handler import WarehouseRowsTypeHandler
 
 
 class WarehouseIOManager(DuckDBIOManager):
@@ -74,7 +74,7 @@ class WarehouseIOManager(DuckDBIOManager):
         client: type[WarehouseDuckDbClient] = WarehouseDuckDbClient,
     ) -> Sequence[DbTypeHandler]:
         return [
-            WarehousePandasTypeHandler(),
+            WarehouseRowsTypeHandler(),
             WarehouseQueryTypeHandler(),
             WarehouseSliceTypeHandler(client),
         ]

@@ -24,10 +24,10 @@ PAUSE_SECONDS = 300.0  # far longer than any parent waits before killing
 
 
 def _pause_before_commit(table: str, signal_file: Path) -> None:
-    from etl_assets.warehouse import in_warehouse, pandas_handler
+    from etl_assets.warehouse import in_warehouse, rows_handler
 
     for handler in (
-        pandas_handler.WarehousePandasTypeHandler,
+        rows_handler.WarehouseRowsTypeHandler,
         in_warehouse.WarehouseQueryTypeHandler,
     ):
         _pause_after_insert(handler, table, signal_file)

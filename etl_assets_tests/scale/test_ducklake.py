@@ -224,7 +224,7 @@ def test_a_lost_conflict_is_retried_whole_and_counted(
     refuses our COMMIT ("Transaction conflict"); the whole replace runs again and succeeds, or,
     when the conflicts outlast the attempts, fails clearly with nothing written."""
     from etl_assets.warehouse import ducklake
-    from etl_assets.warehouse.pandas_handler import WarehousePandasTypeHandler
+    from etl_assets.warehouse.rows_handler import WarehouseRowsTypeHandler
 
     monkeypatch.setattr(ducklake, "MAX_WRITE_ATTEMPTS", 3)
     monkeypatch.setattr(ducklake, "conflict_delay", lambda attempt: 0.01)
@@ -232,7 +232,7 @@ def test_a_lost_conflict_is_retried_whole_and_counted(
     source = {"frame": orders("2025-03-02", [20, 21])}
     asset = asset_of(source)
     assert run(asset, lake, "2025-03-02").success
-    original = WarehousePandasTypeHandler.handle_output
+    original = WarehouseRowsTypeHandler.handle_output
     interfering = {"left": conflicts}
 
     def handle_then_interfere(self, context, table_slice, obj, connection):  # type: ignore[no-untyped-def]
@@ -251,7 +251,7 @@ def test_a_lost_conflict_is_retried_whole_and_counted(
                 other.execute("COMMIT")
         return metadata
 
-    monkeypatch.setattr(WarehousePandasTypeHandler, "handle_output", handle_then_interfere)
+    monkeypatch.setattr(WarehouseRowsTypeHandler, "handle_output", handle_then_interfere)
     source["frame"] = orders("2025-03-01", [1, 2])
     result = run(asset, lake, "2025-03-01", raise_on_error=False)
     by_day = rows(

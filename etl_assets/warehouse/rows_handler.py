@@ -1,9 +1,9 @@
-"""DataFrames in and out of the warehouse: a frame is written by name through a partition replace
-(``replace.write_rows``); a load comes back with text in Arrow buffers."""
+"""Rows in and out of the warehouse, as DataFrames or Arrow tables: written by name through a
+partition replace (``replace.write_rows``); a DataFrame load keeps text in Arrow buffers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import pandas as pd
@@ -27,30 +27,44 @@ class WarehouseTableMissingError(LookupError):
     """A load asked for a table that has never been materialized."""
 
 
-def _normalized_frame(obj: pd.DataFrame) -> pd.DataFrame:
-    frame = obj.copy(deep=False)
-    frame.columns = [str(c) for c in frame.columns]
-    folded = [c.casefold() for c in frame.columns]
-    duplicates = sorted({c for c in frame.columns if folded.count(c.casefold()) > 1})
+Rows = pd.DataFrame | pa.Table
+
+
+def _normalized_rows(obj: Rows) -> Rows:
+    """The rows with text column names, none of them twice (DuckDB's names ignore case)."""
+    if isinstance(obj, pa.Table):
+        rows: Rows = obj
+        names = list(obj.column_names)
+    else:
+        rows = obj.copy(deep=False)
+        rows.columns = names = [str(c) for c in rows.columns]
+    folded = [c.casefold() for c in names]
+    duplicates = sorted({c for c in names if folded.count(c.casefold()) > 1})
     if duplicates:
-        raise ValueError(f"DataFrame has duplicate column names (case-insensitive): {duplicates}")
-    return frame
+        kind = type(obj).__name__
+        raise ValueError(f"{kind} has duplicate column names (case-insensitive): {duplicates}")
+    return rows
 
 
-class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
-    """Writes DataFrames by column name into a declared or inferred, evolving table."""
+class WarehouseRowsTypeHandler(DuckDBPandasTypeHandler):
+    """Writes DataFrames, or Arrow tables (a DuckDB result, written without becoming a
+    DataFrame), by column name into a declared or inferred, evolving table."""
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [pd.DataFrame, pa.Table]
 
     def handle_output(
         self,
         context: OutputContext,
         table_slice: TableSlice,
-        obj: pd.DataFrame,
+        obj: Rows,
         connection: duckdb.DuckDBPyConnection,
     ) -> Mapping[str, RawMetadataValue]:
         view = new_view_name()
         # No try/finally: after a failure the aborted transaction refuses unregister() (which
         # would mask the real error), and closing the connection drops the view anyway.
-        connection.register(view, _normalized_frame(obj))
+        connection.register(view, _normalized_rows(obj))
         metadata = write_rows(context, table_slice, connection, view)
         connection.unregister(view)
         return metadata
@@ -60,10 +74,11 @@ class WarehousePandasTypeHandler(DuckDBPandasTypeHandler):
         context: InputContext,
         table_slice: TableSlice,
         connection: duckdb.DuckDBPyConnection,
-    ) -> pd.DataFrame:
+    ) -> Rows:
         prepare_load(context, table_slice, connection)
         select = WarehouseDuckDbClient.get_select_statement(table_slice)
-        return frame_from_arrow(connection.sql(select).to_arrow_table())
+        rows = connection.sql(select).to_arrow_table()
+        return rows if context.dagster_type.typing_type is pa.Table else frame_from_arrow(rows)
 
 
 def prepare_load(
