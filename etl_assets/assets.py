@@ -1,9 +1,9 @@
 """The asset graph: raw_records → clean_records + rejected_records → sales_table → summary.
 
 Each asset is thin wiring: it calls the Sales API client or the cleaning code, hands its rows to
-the warehouse IO manager (a DataFrame, or a ``WarehouseQuery`` the warehouse runs itself), and
-attaches the figures the UI plots. Cleaning reads ``raw_records`` where it is stored
-(``WarehouseSlice``).
+the warehouse IO manager (a DataFrame, the cleaning's Arrow result, or a ``WarehouseQuery`` the
+warehouse runs itself), and attaches the figures the UI plots. Cleaning reads ``raw_records``
+where it is stored (``WarehouseSlice``).
 """
 
 from collections.abc import Iterator
