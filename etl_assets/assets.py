@@ -6,7 +6,7 @@ warehouse runs itself), and attaches the figures the UI plots. Cleaning reads ``
 where it is stored (``WarehouseSlice``).
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -32,7 +32,7 @@ from etl_assets.metadata import (
     table_schema,
 )
 from etl_assets.partitions import daily_partitions
-from etl_assets.raw import raw_frame
+from etl_assets.raw import raw_rows
 from etl_assets.resources import SalesApiResource
 from etl_assets.schema import (
     CLEAN_RECORDS,
@@ -95,13 +95,18 @@ RAW_PREVIEW = ("_record_index", "_page", "payload")
 REJECTED_PREVIEW = ["order_id", "reason", "payload"]
 
 
-def clean_preview(rows: pa.Table, day: date | None = None) -> dg.MetadataValue:
-    """The first clean rows (of ``day``), as a DataFrame of the contract would show them; only
-    they are converted."""
+def table_preview(
+    contract: TableContract,
+    rows: pa.Table,
+    columns: Sequence[str] | None = None,
+    day: date | None = None,
+) -> dg.MetadataValue:
+    """The first rows (of ``day``), as a DataFrame of the contract would show them; only they
+    are converted."""
     if day is not None:
-        dates = rows.column(CLEAN_RECORDS.partition_column)
+        dates = rows.column(contract.partition_column)
         rows = rows.filter(pc.equal(dates, pa.scalar(day, dates.type)))
-    return markdown_preview(CLEAN_RECORDS.from_arrow(rows.slice(0, PREVIEW_ROWS)))
+    return markdown_preview(contract.from_arrow(rows.slice(0, PREVIEW_ROWS), columns))
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:
@@ -143,7 +148,7 @@ def raw_records(
     Duplicates, invalid records, non-objects and unknown fields are all kept (as JSON text),
     with the page and position that served each one. Re-materializing replaces the day.
     """
-    frames, pages, seconds = [], 0, 0.0
+    tables, pages, seconds = [], 0, 0.0
     by_day: dict[date, dict[str, Any]] = {}
     # The drift profile runs on the other core while pages are still being fetched, and its
     # last parts while the warehouse writes the day (Dagster writes an output as it is yielded).
@@ -153,37 +158,35 @@ def raw_records(
                 for day in partition_days(context):
                     start, end = day_window(day)
                     served = client.iter_pages(start, end)
-                    frame, stats = raw_frame(served, day, context.run.run_id, profile.add)
+                    rows, stats = raw_rows(served, day, context.run.run_id, profile.add)
                     context.log.info(
                         f"Fetched {stats.elements} elements in {stats.pages} pages for {day} "
                         f"in {stats.seconds:.2f} s"
                     )
-                    frames.append(frame)
+                    tables.append(rows)
                     pages, seconds = pages + stats.pages, seconds + stats.seconds
                     by_day[day] = {
                         "elements_served": stats.elements,
                         "pages_fetched": stats.pages,
                         "extract_seconds": round(stats.seconds, 3),
-                        "preview": markdown_preview(frame[list(RAW_PREVIEW)]),
+                        "preview": table_preview(RAW_RECORDS, rows, RAW_PREVIEW),
                     }
         except SalesApiError as error:
             if error.retryable:
                 raise
             raise dg.Failure(description=str(error), allow_retries=False) from None
-        # Days that served nothing add no rows (and pandas warns on concatenating empty frames).
-        served = [f for f in frames if len(f)] or frames[:1]
-        frame = served[0] if len(served) == 1 else pd.concat(served, ignore_index=True)
+        rows = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         add_day_metadata(context, "raw_records", by_day)
         yield dg.Output(
-            frame,
+            rows,  # Arrow: the warehouse writes it without a DataFrame of the day's payloads
             metadata={
-                "elements_served": len(frame),
+                "elements_served": rows.num_rows,
                 "pages_fetched": pages,
                 "extract_seconds": round(seconds, 3),
-                "preview": markdown_preview(frame[list(RAW_PREVIEW)]),
+                "preview": table_preview(RAW_RECORDS, rows, RAW_PREVIEW),
             },
         )
-        del frame, frames, served  # written: the profile's last parts need the memory more
+        del rows, tables  # written: the profile's last parts need the memory more
         served_fields = profile.result()
     yield from raw_records_check_results(served_fields)
 
@@ -255,7 +258,9 @@ def clean_and_rejected_records(
     if len(days) > 1:
         rejected_day = result.rejected[REJECTED_RECORDS.partition_column]
         previews = {
-            "clean_records": {day: clean_preview(result.clean_rows, day) for day in by_day},
+            "clean_records": {
+                day: table_preview(CLEAN_RECORDS, result.clean_rows, day=day) for day in by_day
+            },
             "rejected_records": {
                 day: markdown_preview(
                     result.rejected.loc[rejected_day == pd.Timestamp(day), REJECTED_PREVIEW]
@@ -274,7 +279,7 @@ def clean_and_rejected_records(
     yield dg.Output(
         result.clean_rows,  # the Arrow result: written without becoming a DataFrame
         output_name="clean_records",
-        metadata={**figures, "preview": clean_preview(result.clean_rows)},
+        metadata={**figures, "preview": table_preview(CLEAN_RECORDS, result.clean_rows)},
     )
     yield dg.Output(
         result.rejected,

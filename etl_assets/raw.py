@@ -1,4 +1,4 @@
-"""Served pages → the ``raw_records`` frame: one row per served element, nothing coerced or dropped.
+"""Served pages → the ``raw_records`` rows: one per served element, nothing coerced or dropped.
 
 Each element is kept as its JSON text (unknown fields, duplicates, non-objects included) next to
 lineage columns that say which page and position served it, so any clean or rejected row can be
@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -48,12 +48,12 @@ class _Collected:
 
     numbers: list[int] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
-    fetched: list[pd.Timestamp] = field(default_factory=list)
+    fetched: list[datetime] = field(default_factory=list)
 
     def add(self, page: Page) -> None:
         self.numbers.append(page.number)
         self.urls.append(page.url)
-        self.fetched.append(pd.Timestamp(page.fetched_at))
+        self.fetched.append(page.fetched_at)
 
 
 def json_type_codes(texts: list[pa.StringArray]) -> np.ndarray:
@@ -75,21 +75,22 @@ def json_type_codes(texts: list[pa.StringArray]) -> np.ndarray:
     return found.astype(np.int8)
 
 
-def raw_frame(
+def raw_rows(
     pages: Iterable[Page],
     day: date,
     run_id: str,
     on_payloads: Callable[[pd.Series], None] | None = None,
-) -> tuple[pd.DataFrame, ExtractStats]:
-    """Collect every page of a day into the ``raw_records`` contract.
+) -> tuple[pa.Table, ExtractStats]:
+    """Collect every page of a day into the ``raw_records`` contract, as an Arrow table (the
+    warehouse writes it as it is: no DataFrame of a day of payloads is built).
 
     The records' texts are made in a worker thread (``page_texts.PageTextSplitter``) while the
     next pages are fetched. ``on_payloads``, when given, receives the payload texts of every
     ``PAYLOAD_BATCH_PAGES`` pages (sooner for large pages; the rest at the end), in that worker
     thread, so that work on them can start before the day is complete.
 
-    Text repeated on many rows (page URL, run id, JSON type) is kept dictionary-encoded
-    (categorical): a million rows share a thousand URLs instead of copying them.
+    Text repeated on many rows (page URL, run id, JSON type) is dictionary-encoded: a million
+    rows share a thousand URLs instead of copying them.
     """
     began = time.monotonic()
     pages_seen = _Collected()
@@ -102,26 +103,27 @@ def raw_frame(
     counts = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     starts = np.cumsum(counts) - counts
     elements = int(counts.sum())
-    frame = pd.DataFrame(
-        {
-            "partition_date": pd.Timestamp(day.isoformat()).as_unit("ns"),  # as conformed
-            "_record_index": np.arange(elements, dtype=np.int64),
-            "_page": np.repeat(np.asarray(pages_seen.numbers, dtype=np.int64), counts),
-            "_position": np.arange(elements, dtype=np.int64) - np.repeat(starts, counts),
-            "_page_url": _repeated(pages_seen.urls, counts),
-            "_extracted_at": np.repeat(pd.to_datetime(pages_seen.fetched, utc=True), counts),
-            "_run_id": _repeated([run_id], np.asarray([elements])),
-            "payload_type": pd.Categorical.from_codes(
-                json_type_codes(texts), categories=JSON_TYPE_NAMES
-            ),
-            "payload": _text_series(texts).array,
-        }
-    )
+    fetched = pa.array(pages_seen.fetched, pa.timestamp("us", tz="UTC"))
+    columns = {
+        "partition_date": pa.array(np.full(elements, day, dtype="datetime64[D]"), pa.date32()),
+        "_record_index": np.arange(elements, dtype=np.int64),
+        "_page": np.repeat(np.asarray(pages_seen.numbers, dtype=np.int64), counts),
+        "_position": np.arange(elements, dtype=np.int64) - np.repeat(starts, counts),
+        "_page_url": _repeated(pages_seen.urls, counts),
+        "_extracted_at": fetched.take(np.repeat(np.arange(len(counts)), counts)),
+        "_run_id": _repeated([run_id], np.asarray([elements])),
+        "payload_type": pa.DictionaryArray.from_arrays(
+            json_type_codes(texts).astype(np.int32), pa.array(list(JSON_TYPE_NAMES), pa.string())
+        ),
+        "payload": pa.chunked_array(texts, pa.string()),
+    }
     stats = ExtractStats(pages=len(counts), elements=elements, seconds=time.monotonic() - began)
-    return RAW_RECORDS.conform(frame), stats
+    # The contract's columns, in its order (a column it declares and this lacks is a KeyError).
+    return pa.table({name: columns[name] for name in RAW_RECORDS.column_names}), stats
 
 
-def _repeated(values: list[str], counts: np.ndarray) -> pd.Categorical:
-    """``values[i]`` repeated ``counts[i]`` times, as codes into the distinct values."""
+def _repeated(values: list[str], counts: np.ndarray) -> pa.DictionaryArray:
+    """``values[i]`` repeated ``counts[i]`` times, as indices into the distinct values."""
     distinct, codes = np.unique(np.asarray(values, dtype=object), return_inverse=True)
-    return pd.Categorical.from_codes(np.repeat(codes.astype(np.int32), counts), distinct)
+    indices = np.repeat(codes.astype(np.int32), counts)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(distinct.tolist(), pa.string()))

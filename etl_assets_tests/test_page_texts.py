@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from etl_assets.page_texts import PageTextSplitter
-from etl_assets.raw import raw_frame
+from etl_assets.raw import raw_rows
 from etl_assets.sources.page import split_bodies
 from etl_assets.transform.values import json_type
 from etl_assets_tests.page_support import served_body, served_pages
@@ -127,8 +127,8 @@ def test_an_error_in_the_worker_reaches_the_caller() -> None:
 @given(elements, st.integers(min_value=1, max_value=9))
 def test_raw_payloads_read_back_as_the_served_values(served: list[Any], page_size: int) -> None:
     pages = served_pages(served, page_size)
-    frame, _stats = raw_frame(pages, DAY, "run-1")
-    read_back = [json.loads(text) for text in frame["payload"]]
+    rows, _stats = raw_rows(pages, DAY, "run-1")
+    read_back = [json.loads(text) for text in rows.column("payload").to_pylist()]
     assert len(read_back) == len(served)
     assert all(same_json(a, b) for a, b in zip(read_back, served, strict=True))
-    assert frame["payload_type"].tolist() == [json_type(element) for element in served]
+    assert rows.column("payload_type").to_pylist() == [json_type(element) for element in served]

@@ -2,7 +2,7 @@
 
 Elements are arbitrary JSON values mixed with order-like objects whose fields are drawn from
 valid, borderline and wrong values, with order ids from a small pool so that versions and
-duplicates are frequent. They go through ``raw_frame`` exactly as the extract writes them.
+duplicates are frequent. They go through ``raw_rows`` exactly as the extract writes them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from etl_assets.raw import raw_frame
+from etl_assets.raw import raw_rows
+from etl_assets.schema import RAW_RECORDS
 from etl_assets.transform import clean_orders
 from etl_assets.transform import quality as q
 from etl_assets_tests.page_support import served_pages
@@ -67,8 +68,8 @@ elements = st.lists(order_like | json_values, max_size=25)
 def raw_of(served: list[Any], page_size: int = 7) -> pd.DataFrame:
     """The raw_records frame the extract would write for these served elements, served as
     page bodies and read by the client's own parser."""
-    frame, _stats = raw_frame(served_pages(served, page_size), DAY, "run-1")
-    return frame
+    rows, _stats = raw_rows(served_pages(served, page_size), DAY, "run-1")
+    return RAW_RECORDS.from_arrow(rows)
 
 
 def cleaning_invariant_violations(served: list[Any]) -> list[str]:
