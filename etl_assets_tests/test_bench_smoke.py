@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -39,6 +40,8 @@ def test_benchmark_prints_its_table_after_the_equality_check() -> None:
     for name in ("floor", "dagster", "cli", "tutorial"):
         assert f"| {LABELS[name]} | 1 |" in out
     assert "| 1.00× |" in out  # the floor against itself
+    cpu = r"round 1 floor: [\d.]+ s, max RSS [\d,]+ MB, CPU [\d.]+ user \+ [\d.]+ sys"
+    assert re.search(cpu, out)
     assert "write raw_records" in out and "whole process minus the steps" in out
     assert "elements/s" in out
 

@@ -44,7 +44,8 @@ CLI_SELECTION = "raw_records*"
 SERVER_MAX_PAGE_SIZE = 1000
 AMOUNT_REL_TOLERANCE = 1e-9  # sums of the same amounts in a different order
 TABLE_HEADER = (
-    "| variant | rounds | wall s | [min-max] | × floor | max RSS MB | outside the work s |"
+    "| variant | rounds | wall s | [min-max] | × floor | max RSS MB | user + sys CPU s |"
+    " outside the work s |"
 )
 PROJECT_INSTANCE_YAML = ("instance", "dagster.yaml")  # in the etl_assets package
 
@@ -59,6 +60,8 @@ class Run:
 
     wall: float
     max_rss_mb: float
+    user: float  # CPU seconds of the process tree, as /usr/bin/time's %U and %S
+    sys: float  # a large share here is the kernel faulting in fresh memory pages
     seconds: float  # its work: from its first request to its table written (for Dagster: steps)
     stages: dict[str, float] = field(default_factory=dict)
 
@@ -105,10 +108,13 @@ def cpu_seconds(pid: int) -> float:
 # Running and measuring one variant
 
 
-def measure(command: list[str], env: dict[str, str], log: Path) -> tuple[float, float, float]:
-    """Run ``command`` to its end; its wall time and the max RSS (MB) of the largest process of
-    its tree, from ``wait4`` (what ``/usr/bin/time -f %M`` reports: the child's peak or that of
-    any descendant it waited for), and when it started (epoch seconds)."""
+def measure(
+    command: list[str], env: dict[str, str], log: Path
+) -> tuple[float, os.struct_rusage, float]:
+    """Run ``command`` to its end; its wall time, its resource usage from ``wait4`` (what
+    ``/usr/bin/time`` reports: ``ru_maxrss`` is the peak of the largest process of its tree, the
+    CPU times add up the child and every descendant it waited for), and when it started (epoch
+    seconds)."""
     with log.open("w") as sink:  # Dagster logs every event: keep them out of the report
         started = time.time()
         began = time.perf_counter()
@@ -121,7 +127,7 @@ def measure(command: list[str], env: dict[str, str], log: Path) -> tuple[float, 
             f"{' '.join(command[:6])} ... failed (exit code {child.returncode}):\n"
             + log.read_text()[-3000:]
         )
-    return wall, usage.ru_maxrss / 1024, started
+    return wall, usage, started
 
 
 def dagster_environment(url: str, workdir: Path) -> dict[str, str]:
@@ -163,7 +169,7 @@ def run_once(name: str, url: str, day: date, workdir: Path) -> tuple[Run, dict[s
             env = {**dagster_environment(url, workdir), "ETL_EXECUTOR": "in_process"}
         command = [sys.executable, "-m", "etl_assets_tests.bench.variants", name, url]
         command += [day.isoformat(), str(workdir), str(out)]
-    wall, max_rss, started = measure(command, env, workdir / f"{name}.log")
+    wall, usage, started = measure(command, env, workdir / f"{name}.log")
     if name == "cli":
         result: dict[str, Any] = {"database": env["ETL_DUCKDB_PATH"], "table": "mart.sales_table"}
     else:
@@ -175,7 +181,8 @@ def run_once(name: str, url: str, day: date, workdir: Path) -> tuple[Run, dict[s
         stages["run success → process exit"] = started + wall - stages.pop("@run success (epoch)")
     steps = stages.get("steps, first start to last success")
     seconds = float(steps if steps is not None else result.get("seconds", wall))
-    return Run(wall, max_rss, seconds, stages), result
+    max_rss = usage.ru_maxrss / 1024
+    return Run(wall, max_rss, usage.ru_utime, usage.ru_stime, seconds, stages), result
 
 
 def dagster_stages(env: dict[str, str], workdir: Path, samples: Any) -> dict[str, float]:
@@ -238,11 +245,13 @@ def report(orders: int, runs: dict[str, list[Run]]) -> None:
     print()
     print("Whole processes: wall time and the max RSS of the largest process (wait4, as")
     print("/usr/bin/time -f %M reports it); median over the rounds, [min-max] of wall beside it.")
+    print("CPU: user and sys seconds of the process tree (/usr/bin/time's %U and %S); on a VM,")
+    print("sys is mostly the kernel faulting in fresh memory, and swings with the machine.")
     print("Outside the work: start-up, imports, definitions, instance, exit (wall minus the time")
     print("from the first request to the table written; for Dagster, minus the steps).")
     print()
     print(TABLE_HEADER)
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in ROWS:
         if name not in runs:
             continue
@@ -250,10 +259,12 @@ def report(orders: int, runs: dict[str, list[Run]]) -> None:
         wall = statistics.median(walls)
         rss = statistics.median(run.max_rss_mb for run in runs[name])
         outside = statistics.median(run.wall - run.seconds for run in runs[name])
+        user = statistics.median(run.user for run in runs[name])
+        kernel = statistics.median(run.sys for run in runs[name])
         ratio = f"{wall / floor:.2f}×" if floor else "–"
         print(
             f"| {LABELS[name]} | {len(walls)} | {wall:.2f} | [{min(walls):.2f}-{max(walls):.2f}]"
-            f" | {ratio} | {rss:,.0f} | {outside:.2f} |"
+            f" | {ratio} | {rss:,.0f} | {user:.2f} + {kernel:.2f} | {outside:.2f} |"
         )
     print(f"\n{orders:,} orders; orders/s of the floor: ", end="")
     print(f"{orders / floor:,.0f}" if floor else "–")
@@ -337,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs.setdefault(name, []).append(run)
                 print(
                     f"  round {round_number} {name}: {run.wall:.2f} s, "
-                    f"max RSS {run.max_rss_mb:,.0f} MB",
+                    f"max RSS {run.max_rss_mb:,.0f} MB, CPU {run.user:.2f} user + "
+                    f"{run.sys:.2f} sys",
                     flush=True,
                 )
     finally:
