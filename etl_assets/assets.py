@@ -6,14 +6,13 @@ warehouse runs itself), and attaches the figures the UI plots. Cleaning reads ``
 where it is stored (``WarehouseSlice``).
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from pydantic import Field
 
 from etl_assets.checks import (
@@ -23,12 +22,12 @@ from etl_assets.checks import (
     raw_records_check_specs,
 )
 from etl_assets.metadata import (
-    PREVIEW_ROWS,
     column_lineage,
     markdown_preview,
     orders_metadata,
     same_name_lineage,
     summary_metadata,
+    table_preview,
     table_schema,
 )
 from etl_assets.partitions import daily_partitions
@@ -93,20 +92,6 @@ def _table_metadata(contract: TableContract) -> dict[str, Any]:
 # The columns each table's preview shows (all of clean_records).
 RAW_PREVIEW = ("_record_index", "_page", "payload")
 REJECTED_PREVIEW = ["order_id", "reason", "payload"]
-
-
-def table_preview(
-    contract: TableContract,
-    rows: pa.Table,
-    columns: Sequence[str] | None = None,
-    day: date | None = None,
-) -> dg.MetadataValue:
-    """The first rows (of ``day``), as a DataFrame of the contract would show them; only they
-    are converted."""
-    if day is not None:
-        dates = rows.column(contract.partition_column)
-        rows = rows.filter(pc.equal(dates, pa.scalar(day, dates.type)))
-    return markdown_preview(contract.from_arrow(rows.slice(0, PREVIEW_ROWS), columns))
 
 
 def partition_days(context: dg.AssetExecutionContext) -> list[date]:

@@ -1,11 +1,14 @@
 """Materialization metadata the UI shows: previews, per-currency revenue, column lineage."""
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
 from typing import Any
 
 import dagster as dg
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl_assets.schema import TableContract
 
@@ -33,6 +36,20 @@ def markdown_preview(frame: pd.DataFrame, rows: int = PREVIEW_ROWS) -> dg.Metada
     if frame.empty:
         return dg.MetadataValue.md("_no rows_")
     return dg.MetadataValue.md(frame.head(rows).to_markdown(index=False))
+
+
+def table_preview(
+    contract: TableContract,
+    rows: pa.Table,
+    columns: Sequence[str] | None = None,
+    day: date | None = None,
+) -> dg.MetadataValue:
+    """``markdown_preview`` of an Arrow table's first rows (of ``day``), shown as the contract's
+    DataFrame would show them: only those rows are converted."""
+    if day is not None:
+        dates = rows.column(contract.partition_column)
+        rows = rows.filter(pc.equal(dates, pa.scalar(day, dates.type)))
+    return markdown_preview(contract.from_arrow(rows.slice(0, PREVIEW_ROWS), columns))
 
 
 def _revenue_figures(totals: Iterable[tuple[Any, Any]]) -> dict[str, float]:
