@@ -8,8 +8,9 @@ UTF-8 (a leading byte order mark dropped); a response in another declared charse
 strictly and re-encoded first.
 
 Each body is read twice by it: on the fetching thread for its shape and ``next`` link
-(``PageReader``: the next request waits for that link), and in a worker thread, in batches, for
-its records' texts (``split_bodies``), while the next pages are fetched.
+(``PageReader``: the next request waits for that link; one parse of a page with records and a
+plain link, a second only for any other page, to name what is wrong), and in a worker thread,
+in batches, for its records' texts (``split_bodies``), while the next pages are fetched.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ from etl_assets.contract import decode_json
 _UTF8 = frozenset({"utf-8", "utf8"})
 _INTEGER_TEXT = re.compile(r"-?\d+")
 _BOM = b"\xef\xbb\xbf"
-# The types of the body, of "data" and of "next", and the link, by DuckDB. The body is bound
-# as a BLOB: decode() checks it is UTF-8.
+# A page as most pages are, in one parse: "next" and the first element of "data", as JSON text
+# (NULL where absent). A first element means the body is an object and "data" a non-empty list.
+# The body is bound as a BLOB: decode() checks it is UTF-8.
+_COMMON_SQL = "SELECT json_extract(decode($1), ['$.next', '$.data[0]'])::VARCHAR[]"
+# Any other page (an empty or missing "data", a body that is not an object, a "next" that is
+# not a string without escapes): the types of the body, of "data" and of "next", and the link.
 _SHAPE_SQL = """
 SELECT json_type(body, ['$', '$.data', '$.next']), body->>'$.next' FROM (SELECT decode($1) AS body)
 """
@@ -107,17 +112,19 @@ class PageReader:
 
     def _link(self, body: bytes) -> str | None:
         """The body's ``next`` (``_ABSENT`` if it has none), its shape checked."""
-        if self._connection is None:
-            self._connection = duckdb.connect(config={"threads": 1})
-        try:
-            (found,) = self._connection.execute(_SHAPE_SQL, [body]).fetchall()
-        except duckdb.ConversionException:
-            raise PageProblem("body is not UTF-8 text") from None
-        except duckdb.InvalidInputException as error:
-            reason = str(error).removeprefix("Invalid Input Error: ").split("  Input:")[0]
-            shown = body[:80].decode("utf-8", "replace")
-            raise PageProblem(f"body is not JSON (starts with {shown!r}): {reason}") from None
-        (top, data, next_type), link = found
+        (((link, first),),) = self._run(_COMMON_SQL, body)
+        if first is not None:  # an object whose "data" is a list of at least one element
+            if link is None:
+                return _ABSENT
+            if link == "null":
+                return None
+            if link.startswith('"') and "\\" not in link:  # a string as written: no escapes
+                return link[1:-1]
+        return self._checked_link(body)
+
+    def _checked_link(self, body: bytes) -> str | None:
+        """``_link`` for any other page: every part of the shape checked, or named."""
+        ((top, data, next_type), link) = self._run(_SHAPE_SQL, body)[0]
         if top != "OBJECT":
             got = self._name(body, "$", top)
             raise PageProblem(f'expected a JSON object with "data", got {got}')
@@ -127,6 +134,19 @@ class PageReader:
             got = self._name(body, "$.next", next_type)
             raise PageProblem(f'"next" must be a URL or null, got {got}')
         return _ABSENT if next_type is None else link
+
+    def _run(self, sql: str, body: bytes) -> list[Any]:
+        """The rows of ``sql`` on the body; a body that is not UTF-8 JSON is a ``PageProblem``."""
+        if self._connection is None:
+            self._connection = duckdb.connect(config={"threads": 1})
+        try:
+            return self._connection.execute(sql, [body]).fetchall()
+        except duckdb.ConversionException:
+            raise PageProblem("body is not UTF-8 text") from None
+        except duckdb.InvalidInputException as error:
+            reason = str(error).removeprefix("Invalid Input Error: ").split("  Input:")[0]
+            shown = body[:80].decode("utf-8", "replace")
+            raise PageProblem(f"body is not JSON (starts with {shown!r}): {reason}") from None
 
     def _name(self, body: bytes, path: str, duckdb_type: str | None) -> str:
         """The Python type name of the value at ``path``: DuckDB types an integer beyond 64 bits
