@@ -199,7 +199,7 @@ def _print_summary(warehouse: str, failures: int) -> None:
             print(f"    {code:<28} {count:>6}")
     print(f"\nDuckDB file: {warehouse}")
     query = f"duckdb.connect('{warehouse}', read_only=True).sql('FROM mart.sales_table LIMIT 5')"
-    print(f'  query it:   .venv/bin/python -c "import duckdb; print({query})"')
+    print(f'  query it:   {sys.executable} -c "import duckdb; print({query})"')
     print("Open the UI: make ui   (demo API + dagster dev on http://127.0.0.1:3000)")
     if failures:
         print(f"\n{failures} day(s) failed: see the messages above.")

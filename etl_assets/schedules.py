@@ -45,9 +45,12 @@ def build_daily_schedule(
         day = daily_partitions.get_partition_key_for_timestamp(
             (tick_time - timedelta(days=1)).timestamp()
         )
-        first = daily_partitions.get_first_partition_key()
+        # The partitions' first day (ETL_PARTITIONS_START), also when it is still to come.
+        first = daily_partitions.start.date().isoformat()
         if day < first:
-            return dg.SkipReason(f"No complete day before {tick_time} to load")
+            return dg.SkipReason(
+                f"No complete day to load before {tick_time}: the partitions start on {first}"
+            )
         start = max(
             first, (date.fromisoformat(day) - timedelta(days=lookback_days - 1)).isoformat()
         )

@@ -122,6 +122,33 @@ def test_partitions_start_sets_the_first_partition_and_clips_the_lookback(
     assert loaded.stdout.split() == ["2026-11-20", "2026-11-20"]
 
 
+def test_a_tick_before_the_first_partition_is_complete_skips_naming_the_start(
+    pipeline_env: Path,
+) -> None:
+    env = {**os.environ, "ETL_PARTITIONS_START": "2030-01-01"}
+    code = (
+        "import datetime, dagster as dg, etl_assets\n"
+        "schedule = etl_assets.defs.resolve_schedule_def('daily_sales_schedule')\n"
+        "repo = etl_assets.defs.get_repository_def()\n"
+        "for tick in (datetime.datetime(2026, 12, 2, 0, 15, tzinfo=datetime.UTC),\n"
+        "             datetime.datetime(2030, 1, 1, 0, 15, tzinfo=datetime.UTC)):\n"
+        "    context = dg.build_schedule_context(scheduled_execution_time=tick, "
+        "repository_def=repo)\n"
+        "    result = schedule.evaluate_tick(context)\n"
+        "    print(result.skip_message, result.run_requests)\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.splitlines() == [
+        "No complete day to load before 2026-12-02 00:15:00+00:00: the partitions start on "
+        "2030-01-01 []",
+        "No complete day to load before 2030-01-01 00:15:00+00:00: the partitions start on "
+        "2030-01-01 []",
+    ]
+
+
 def test_a_late_update_lands_with_the_next_tick_and_counts_as_changed(
     pipeline_env: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 import traceback
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -148,7 +147,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="light sizes (about a minute)")
     parser.add_argument("--only", default="", help="run scenarios whose group contains this")
     args = parser.parse_args(argv)
-    warnings.simplefilter("ignore")
     rows: list[ScenarioRow] = []
     log_path = Path(tempfile.gettempdir()) / LOG_NAME
     print(f"Dagster's logs go to {log_path}", flush=True)
