@@ -34,6 +34,14 @@ def tick_requests(defs: dg.Definitions, tick: datetime) -> list[dg.RunRequest]:
     return list(result.run_requests or [])
 
 
+def run_python(code: str, **environ: str) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter with ``environ`` added: settings read at import apply."""
+    env = {**os.environ, **environ}
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def test_schedule_with_one_day_of_lookback_requests_yesterdays_partition_once(
     pipeline_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -67,14 +75,7 @@ def test_schedule_reloads_the_last_three_complete_days_in_one_run(pipeline_env: 
 def test_a_malformed_automation_setting_fails_at_load_naming_it(
     pipeline_env: Path, variable: str, value: str, message: str
 ) -> None:
-    env = {**os.environ, variable: value}
-    loaded = subprocess.run(
-        [sys.executable, "-c", "import etl_assets; etl_assets.defs"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    loaded = run_python("import etl_assets; etl_assets.defs", **{variable: value})
     assert loaded.returncode != 0
     assert message in loaded.stderr
 
@@ -100,48 +101,42 @@ def test_the_schedule_time_zone_is_checked_naming_its_variable() -> None:
             schedule_timezone({"ETL_SCHEDULE_TIMEZONE": zone})
 
 
+def ticks_in_a_fresh_interpreter(ticks: list[str], **environ: str) -> list[str]:
+    """The first partition key, then per tick (ISO time) its skip message and run keys, as
+    the project loads with ``environ`` (read at import, hence a fresh interpreter)."""
+    code = (
+        "import datetime, dagster as dg, etl_assets\n"
+        "defs = etl_assets.defs\n"
+        "print(defs.resolve_job_def('daily_sales_job').partitions_def.get_first_partition_key())\n"
+        "schedule = defs.resolve_schedule_def('daily_sales_schedule')\n"
+        f"for tick in {ticks!r}:\n"
+        "    time, repo = datetime.datetime.fromisoformat(tick), defs.get_repository_def()\n"
+        "    context = dg.build_schedule_context(\n"
+        "        scheduled_execution_time=time, repository_def=repo)\n"
+        "    result = schedule.evaluate_tick(context)\n"
+        "    print(result.skip_message, [r.run_key for r in result.run_requests or []])\n"
+    )
+    loaded = run_python(code, **environ)
+    assert loaded.returncode == 0, loaded.stderr
+    return loaded.stdout.splitlines()
+
+
 def test_partitions_start_sets_the_first_partition_and_clips_the_lookback(
     pipeline_env: Path,
 ) -> None:
-    env = {**os.environ, "ETL_PARTITIONS_START": "2026-11-20"}
-    code = (
-        "import datetime, dagster as dg, etl_assets\n"
-        "job = etl_assets.defs.resolve_job_def('daily_sales_job')\n"
-        "print(job.partitions_def.get_first_partition_key())\n"
-        "schedule = etl_assets.defs.resolve_schedule_def('daily_sales_schedule')\n"
-        "tick = datetime.datetime(2026, 11, 21, 0, 15, tzinfo=datetime.UTC)\n"
-        "repo = etl_assets.defs.get_repository_def()\n"
-        "context = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=repo)\n"
-        "[request] = schedule.evaluate_tick(context).run_requests\n"
-        "print(request.run_key)\n"
+    lines = ticks_in_a_fresh_interpreter(
+        ["2026-11-21T00:15:00+00:00"], ETL_PARTITIONS_START="2026-11-20"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.split() == ["2026-11-20", "2026-11-20"]
+    assert lines == ["2026-11-20", "None ['2026-11-20']"]
 
 
 def test_a_tick_before_the_first_partition_is_complete_skips_naming_the_start(
     pipeline_env: Path,
 ) -> None:
-    env = {**os.environ, "ETL_PARTITIONS_START": "2030-01-01"}
-    code = (
-        "import datetime, dagster as dg, etl_assets\n"
-        "schedule = etl_assets.defs.resolve_schedule_def('daily_sales_schedule')\n"
-        "repo = etl_assets.defs.get_repository_def()\n"
-        "for tick in (datetime.datetime(2026, 12, 2, 0, 15, tzinfo=datetime.UTC),\n"
-        "             datetime.datetime(2030, 1, 1, 0, 15, tzinfo=datetime.UTC)):\n"
-        "    context = dg.build_schedule_context(scheduled_execution_time=tick, "
-        "repository_def=repo)\n"
-        "    result = schedule.evaluate_tick(context)\n"
-        "    print(result.skip_message, result.run_requests)\n"
-    )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert loaded.returncode == 0, loaded.stderr
-    assert loaded.stdout.splitlines() == [
+    ticks = ["2026-12-02T00:15:00+00:00", "2030-01-01T00:15:00+00:00"]
+    lines = ticks_in_a_fresh_interpreter(ticks, ETL_PARTITIONS_START="2030-01-01")
+    assert lines == [
+        "None",  # no complete partition yet
         "No complete day to load before 2026-12-02 00:15:00+00:00: the partitions start on "
         "2030-01-01 []",
         "No complete day to load before 2030-01-01 00:15:00+00:00: the partitions start on "
