@@ -250,7 +250,9 @@ DAILY_SALES_SUMMARY = TableContract(
         Column("orders", "BIGINT", "Int64", "Orders of the day in this group."),
         Column("units", "BIGINT", "Int64", "Sum of quantity."),
         Column("revenue", "DOUBLE", "float64", "Sum of amount, in currency."),
-        Column("rejected_rows", "BIGINT", "Int64", "Rows rejected that day (whole day)."),
+        Column(
+            "rejected_rows", "BIGINT", "Int64", "Rows rejected that day (on each row: not to sum)."
+        ),
     ),
 )
 

@@ -43,7 +43,15 @@ def _normalized_rows(obj: Rows) -> Rows:
     if duplicates:
         kind = type(obj).__name__
         raise ValueError(f"{kind} has duplicate column names (case-insensitive): {duplicates}")
+    if isinstance(rows, pd.DataFrame) and any(map(_is_arrow_text, rows.dtypes)):
+        # Text already in Arrow buffers (a contract's frame): DuckDB reads it as Arrow. (DuckDB
+        # 1.5's pandas scan reaches into such columns by a name pandas 2.3 warns about.)
+        return pa.Table.from_pandas(rows, preserve_index=False)
     return rows
+
+
+def _is_arrow_text(dtype: object) -> bool:
+    return isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
 
 
 class WarehouseRowsTypeHandler(DuckDBPandasTypeHandler):

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -133,6 +134,22 @@ def test_empty_first_frame_creates_the_typed_table(lake: DuckLakeSettings) -> No
         "amount": "DOUBLE",
         "created_at": "TIMESTAMP WITH TIME ZONE",
     }
+
+
+def test_text_in_arrow_buffers_is_written_without_a_warning(lake: DuckLakeSettings) -> None:
+    """The contracts build frames whose text is ``string[pyarrow]`` (rejected_records): DuckDB
+    1.5's pandas scan read such columns by a name pandas 2.3 deprecates, a FutureWarning on
+    every write; they go to DuckDB as Arrow."""
+    frame = orders("2025-03-01", [1, 2], note=["a", None])
+    frame["note"] = frame["note"].astype("string[pyarrow]")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run(asset_of({"frame": frame}), lake, "2025-03-01").success
+    assert [str(w.message) for w in caught if issubclass(w.category, FutureWarning)] == []
+    assert rows(lake, "SELECT order_id, note FROM raw.lake_orders ORDER BY 1") == [
+        (1, "a"),
+        (2, None),
+    ]
 
 
 def test_a_failed_write_keeps_the_old_rows(lake: DuckLakeSettings) -> None:
