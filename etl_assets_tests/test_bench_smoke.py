@@ -8,12 +8,8 @@ import sys
 
 import pytest
 
-from etl_assets_tests.bench.__main__ import (
-    LABELS,
-    TABLE_HEADER,
-    BenchmarkMismatch,
-    check_same_orders,
-)
+from etl_assets_tests.bench.__main__ import BenchmarkMismatch, check_same_orders
+from etl_assets_tests.bench.results import LABELS, TABLE_HEADER
 
 SMOKE_ORDERS = 5_000
 SMOKE_TIMEOUT_SECONDS = 180

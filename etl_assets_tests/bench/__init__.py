@@ -20,5 +20,5 @@ of the same run.
 - ``api``: a plain client reading the day once: how fast the demo serves.
 
 Every run of every variant must end with the same orders (distinct order_ids and sum of amount)
-or the benchmark fails before printing the table.
+or the benchmark fails before printing the table (``__main__.py`` measures, ``results.py`` prints).
 """
