@@ -18,7 +18,8 @@ import requests
 from etl_assets.demo import DayOrders, DemoSalesApi, FaultConfig, generate_day
 from etl_assets.demo.cli import main
 from etl_assets.demo.faults import FAULT_KINDS
-from etl_assets.demo.orders import INVALID_KINDS, to_epoch_us
+from etl_assets.demo.instants import to_epoch_us
+from etl_assets.demo.orders import INVALID_KINDS
 
 DAY = date(2026, 11, 20)
 SEED = 7

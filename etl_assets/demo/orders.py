@@ -19,7 +19,15 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
+
+from etl_assets.demo.instants import (
+    EPOCH,
+    MS_PER_DAY,
+    US_PER_MS,
+    day_start_us,
+    format_instant,
+)
 
 ORDER_ID_DAY_STRIDE = 10_000_000
 """order_id = day.toordinal() * ORDER_ID_DAY_STRIDE + n: unique within a day and across days."""
@@ -67,33 +75,6 @@ EXTRA_FIELDS = (("coupon", "X1"), ("gift_wrap", True), ("channel", "mobile"), ("
 NON_OBJECTS: tuple[object, ...] = ("ERROR: upstream timeout", [1, "C0042", 3], 42, None)
 _ABSENT = object()
 BAD_TIMESTAMPS = ("yesterday", "not a timestamp", "{year}-02-30T10:00:00Z", "", None, _ABSENT)
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-US_PER_MS = 1_000
-MS_PER_DAY = 86_400_000
-US_PER_DAY = MS_PER_DAY * US_PER_MS
-_NAIVE_EPOCH = datetime(1970, 1, 1)
-_NO_SHIFT = timedelta(0)
-_OFFSETS = {"+02:00": timedelta(hours=2), "-05:00": timedelta(hours=-5), "+00:00": timedelta(0)}
-
-
-def to_epoch_us(moment: datetime) -> int:
-    """Microseconds since 1970-01-01T00:00Z of an aware datetime."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
-
-
-def day_start_us(day: date) -> int:
-    return (day.toordinal() - EPOCH.toordinal()) * US_PER_DAY
-
-
-def format_instant(epoch_us: int, offset: str = "Z") -> str:
-    """ISO-8601 text of an instant: "Z", "+02:00", ... or "" (no offset, meaning UTC)."""
-    moment = _NAIVE_EPOCH + timedelta(microseconds=epoch_us) + _OFFSETS.get(offset, _NO_SHIFT)
-    if moment.microsecond % US_PER_MS:
-        return moment.isoformat() + offset
-    if moment.microsecond:
-        return moment.isoformat(timespec="milliseconds") + offset
-    return moment.isoformat(timespec="seconds") + offset
 
 
 @dataclass

@@ -27,7 +27,8 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from etl_assets.demo.faults import FaultConfig
-from etl_assets.demo.orders import US_PER_DAY, DayOrders, format_instant, generate_day, to_epoch_us
+from etl_assets.demo.instants import US_PER_DAY, format_instant, to_epoch_us
+from etl_assets.demo.orders import DayOrders, generate_day
 
 DAY_CACHE_SIZE = 4  # pre-serialised days kept (a 100k-order day is ~35 MB)
 VIEW_CACHE_SIZE = 16  # partial-day windows kept as filtered lists
