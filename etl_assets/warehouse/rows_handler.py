@@ -31,7 +31,8 @@ Rows = pd.DataFrame | pa.Table
 
 
 def _normalized_rows(obj: Rows) -> Rows:
-    """The rows with text column names, none of them twice (DuckDB's names ignore case)."""
+    """The rows with text column names, none of them twice (DuckDB's names ignore case); a
+    frame whose text is already Arrow-backed, as an Arrow table."""
     if isinstance(obj, pa.Table):
         rows: Rows = obj
         names = list(obj.column_names)
