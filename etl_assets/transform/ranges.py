@@ -34,8 +34,8 @@ RawSession = Callable[
 def clean_days(open_raw: RawSession, days: Sequence[date]) -> CleaningResult:
     """clean_elements for each day of ``days`` on its own rows of the raw elements, combined.
 
-    The session is closed before the clean rows become a DataFrame: DuckDB's working memory
-    and the frame are never held at once."""
+    The session is closed before the days' clean rows (DuckDB's Arrow results) are combined and
+    handed on: DuckDB's working memory and the day's rows are never held at once."""
     with open_raw() as (connection, raw):
         cleaned = [
             clean_elements(
